@@ -1,0 +1,164 @@
+import { z } from 'zod';
+
+/**
+ * The config file's schema: the one source of the option types used across the project
+ * (bullmq's composed `*Options` interfaces; here each block is a zod object and its type is
+ * inferred). Every object is strict, so a misspelt key is an error, not a silently ignored option.
+ */
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+const name = (what: string) =>
+  z.string({ error: `expected a ${what} name` }).regex(NAME, { error: `expected a ${what} name of letters, digits, _ and - (starting with a letter or digit)` });
+
+export type DbKind = 'postgres' | 'mysql';
+
+/** postgres://, postgresql://, mysql://, mariadb:// */
+export function urlKind(url: string): DbKind | undefined {
+  const m = /^([a-z]+):\/\//i.exec(url);
+  const scheme = m?.[1]?.toLowerCase();
+  if (scheme === 'postgres' || scheme === 'postgresql') return 'postgres';
+  if (scheme === 'mysql' || scheme === 'mariadb') return 'mysql';
+  return undefined;
+}
+
+const dbUrl = z.string({ error: 'expected postgres:// or mysql:// URL' }).refine(
+  (u) => {
+    if (urlKind(u) === undefined) return false;
+    try {
+      new URL(u.replace(/^mariadb:/i, 'mysql:'));
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'expected postgres:// or mysql:// URL' },
+);
+
+const tableFilter = z
+  .strictObject({
+    /** Tables to capture, `schema.table` (PostgreSQL) or `db.table` (MySQL); `*` wildcards allowed. @defaultValue all */
+    include: z.array(z.string()).optional(),
+    /** Tables to leave out, same form as include. */
+    exclude: z.array(z.string()).default([]),
+  })
+  .default({ exclude: [] });
+
+export const postgresSourceOptions = z.strictObject({
+  /** Replication slot name. @defaultValue `cdc_<source name>` */
+  slot: z.string().regex(/^[a-z0-9_]+$/, { error: 'expected a slot name of lower-case letters, digits and _' }).optional(),
+  /** Publication name. @defaultValue `cdc_<source name>` */
+  publication: z.string().optional(),
+  /** Milliseconds between heartbeat writes that keep the slot advancing; 0 disables. @defaultValue 10000 */
+  heartbeatIntervalMs: z.number().int().min(0).default(10_000),
+  /** Table the heartbeat writes to (created if absent). @defaultValue `cdc_heartbeat` in schema public */
+  heartbeatTable: z.string().default('public.cdc_heartbeat'),
+  /** Warn (and expose a metric) when the slot retains more WAL than this. @defaultValue 1024 */
+  maxRetainedWalMb: z.number().int().positive().default(1024),
+  /** Tables without a primary key: skip them with a warning, or set REPLICA IDENTITY FULL. @defaultValue skip */
+  keylessTables: z.enum(['skip', 'replica-identity-full']).default('skip'),
+});
+
+export const mysqlSourceOptions = z.strictObject({
+  /** server_id this connector registers with; must differ from every server and other replica. @defaultValue 5400 + source index */
+  serverId: z.number().int().min(1).max(4294967295).optional(),
+  /** Where to start when there is no stored offset: the current end of the binlog, or a snapshot. @defaultValue end */
+  startFrom: z.enum(['end', 'snapshot']).default('end'),
+});
+
+export const sourceConfig = z.strictObject({
+  name: name('source'),
+  url: dbUrl,
+  tables: tableFilter,
+  /** Node id written as `source.origin` (multi-master). @defaultValue the source name */
+  origin: z.string().optional(),
+  postgres: postgresSourceOptions.optional(),
+  mysql: mysqlSourceOptions.optional(),
+});
+
+export const conflictOptions = z
+  .strictObject({
+    /** none: apply in log order; lww: last writer wins by source commit timestamp. @defaultValue lww */
+    strategy: z.enum(['none', 'lww', 'version-vector', 'custom']).default('lww'),
+    /** Days a delete tombstone is kept so a late older write cannot resurrect the row. @defaultValue 7 */
+    tombstoneHorizonDays: z.number().positive().default(7),
+    /** Record every conflict in a conflicts table on the replica. @defaultValue true */
+    logConflicts: z.boolean().default(true),
+    /** Module exporting the custom resolver (strategy custom). */
+    resolver: z.string().optional(),
+  })
+  .default({ strategy: 'lww', tombstoneHorizonDays: 7, logConflicts: true });
+
+export const sinkConfig = z.strictObject({
+  name: name('sink'),
+  url: dbUrl,
+  /** Sources whose topics this sink consumes. @defaultValue all sources */
+  sources: z.array(z.string()).optional(),
+  /** key: parallel, per-key order; transaction: whole source transactions in commit order. @defaultValue key */
+  mode: z.enum(['key', 'transaction']).default('key'),
+  /** Kafka consumer group. @defaultValue `cdc-sink-<sink name>` */
+  group: z.string().optional(),
+  /** Schema (PostgreSQL) or database (MySQL) on the replica that receives the tables. @defaultValue the source's */
+  targetSchema: z.string().optional(),
+  /** What a dropped source column does to the replica. @defaultValue keep */
+  dropColumns: z.enum(['drop', 'keep']).default('keep'),
+  /** Most changes applied in one replica transaction. @defaultValue 1000 */
+  batchSize: z.number().int().positive().default(1000),
+  conflict: conflictOptions,
+});
+
+export const kafkaConfig = z.strictObject({
+  brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, { error: 'expected host:port' })).min(1, { error: 'expected at least one broker' }),
+  clientId: z.string().default('cdc'),
+  /** First part of every topic name. @defaultValue the pipeline name */
+  topicPrefix: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'expected letters, digits, ., _ and -' }).optional(),
+  /** Partitions of topics the pipeline creates. @defaultValue 3 */
+  partitions: z.number().int().positive().default(3),
+  /** @defaultValue 1 */
+  replicationFactor: z.number().int().positive().default(1),
+  /** Write a null-value record after each delete, for log-compacted topics. @defaultValue true */
+  tombstones: z.boolean().default(true),
+  /** @defaultValue json */
+  encoding: z.enum(['json', 'avro']).default('json'),
+  schemaRegistry: z.strictObject({ url: z.url({ error: 'expected an http(s) URL' }) }).optional(),
+});
+
+export const pipelineConfig = z
+  .strictObject({
+    /** Pipeline name: default topic prefix, group and job-queue prefix. */
+    name: name('pipeline'),
+    kafka: kafkaConfig,
+    redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//, { error: 'expected redis:// URL' }) }).default({ url: 'redis://127.0.0.1:6379' }),
+    sources: z.array(sourceConfig).default([]),
+    sinks: z.array(sinkConfig).default([]),
+    log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({ level: 'info' }),
+    metrics: z.strictObject({ port: z.number().int().min(0).max(65535) }).optional(),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.sources.forEach((s, i) => {
+      if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `duplicate source name "${s.name}"` });
+      seen.add(s.name);
+      const kind = urlKind(s.url);
+      if (kind !== 'postgres' && s.postgres) ctx.addIssue({ code: 'custom', path: ['sources', i, 'postgres'], message: 'only allowed for a postgres:// source' });
+      if (kind !== 'mysql' && s.mysql) ctx.addIssue({ code: 'custom', path: ['sources', i, 'mysql'], message: 'only allowed for a mysql:// source' });
+    });
+    const sinkNames = new Set<string>();
+    cfg.sinks.forEach((k, i) => {
+      if (sinkNames.has(k.name)) ctx.addIssue({ code: 'custom', path: ['sinks', i, 'name'], message: `duplicate sink name "${k.name}"` });
+      sinkNames.add(k.name);
+      k.sources?.forEach((src, j) => {
+        if (!seen.has(src)) ctx.addIssue({ code: 'custom', path: ['sinks', i, 'sources', j], message: `no source named "${src}"` });
+      });
+    });
+    if (cfg.kafka.encoding === 'avro' && !cfg.kafka.schemaRegistry) {
+      ctx.addIssue({ code: 'custom', path: ['kafka', 'schemaRegistry'], message: 'required when kafka.encoding is avro' });
+    }
+  });
+
+export type PipelineConfig = z.output<typeof pipelineConfig>;
+export type SourceConfig = z.output<typeof sourceConfig>;
+export type SinkConfig = z.output<typeof sinkConfig>;
+export type KafkaConfig = z.output<typeof kafkaConfig>;
+export type PostgresSourceOptions = z.output<typeof postgresSourceOptions>;
+export type MysqlSourceOptions = z.output<typeof mysqlSourceOptions>;
+export type ConflictOptions = z.output<typeof conflictOptions>;

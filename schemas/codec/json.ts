@@ -1,0 +1,81 @@
+import { type ChangeEvent, type TransactionEvent, eventKey } from '../change-event.js';
+import { PoisonRecordError } from '../errors.js';
+import { decodePosition, encodePosition } from '../position.js';
+import type { TableSchema } from '../table-schema.js';
+import { type EncodedRecord, type EventCodec, HEADER } from './types.js';
+
+/**
+ * JSON encoding. The value is the plain Debezium envelope (what Debezium's JsonConverter writes
+ * with `schemas.enable=false`), so existing consumers read it as is; the table schema and the
+ * source position travel in headers, where our sinks find them.
+ */
+export function jsonCodec(): EventCodec {
+  // Events of one table share one schema object until it changes: serialise it once.
+  const schemaText = new WeakMap<TableSchema, string>();
+  const parsedSchema = new Map<string, TableSchema>();
+
+  const schemaHeader = (s: TableSchema): string => {
+    let text = schemaText.get(s);
+    if (text === undefined) {
+      text = JSON.stringify(s);
+      schemaText.set(s, text);
+    }
+    return text;
+  };
+
+  const parseSchema = (text: string): TableSchema => {
+    let s = parsedSchema.get(text);
+    if (s === undefined) {
+      s = JSON.parse(text) as TableSchema;
+      if (parsedSchema.size > 10_000) parsedSchema.clear();
+      parsedSchema.set(text, s);
+    }
+    return s;
+  };
+
+  return {
+    name: 'json',
+    async encodeChange(e) {
+      const key = eventKey(e);
+      const envelope = { before: e.before, after: e.after, source: e.source, op: e.op, ts_ms: e.ts_ms, transaction: e.transaction };
+      return {
+        key: key === null ? null : Buffer.from(JSON.stringify(key)),
+        value: Buffer.from(JSON.stringify(envelope)),
+        headers: { [HEADER.schema]: schemaHeader(e.schema), [HEADER.position]: encodePosition(e.position) },
+      };
+    },
+    async decodeChange(r) {
+      if (r.value === null) return null;
+      const schema = r.headers[HEADER.schema];
+      const position = r.headers[HEADER.position];
+      if (schema === undefined || position === undefined) {
+        throw new PoisonRecordError(`record has no ${HEADER.schema}/${HEADER.position} header: not written by this pipeline`);
+      }
+      try {
+        const env = JSON.parse(r.value.toString('utf8')) as Omit<ChangeEvent, 'schema' | 'position'>;
+        if (!env || typeof env !== 'object' || !('op' in env) || !('source' in env)) throw new Error('not a change envelope');
+        return { ...env, schema: parseSchema(schema), position: decodePosition(position) };
+      } catch (err) {
+        throw new PoisonRecordError(`undecodable JSON change record: ${(err as Error).message}`, err);
+      }
+    },
+    async encodeTransaction(t) {
+      const { position, ...rest } = t;
+      return {
+        key: Buffer.from(JSON.stringify({ id: t.id })),
+        value: Buffer.from(JSON.stringify(rest)),
+        headers: { [HEADER.position]: encodePosition(position) },
+      };
+    },
+    async decodeTransaction(r) {
+      if (r.value === null) throw new PoisonRecordError('empty transaction record');
+      const position = r.headers[HEADER.position];
+      if (position === undefined) throw new PoisonRecordError(`transaction record has no ${HEADER.position} header`);
+      try {
+        return { ...(JSON.parse(r.value.toString('utf8')) as Omit<TransactionEvent, 'position'>), position: decodePosition(position) };
+      } catch (err) {
+        throw new PoisonRecordError(`undecodable transaction record: ${(err as Error).message}`, err);
+      }
+    },
+  };
+}
