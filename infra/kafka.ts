@@ -156,6 +156,12 @@ export function kafkaBroker(opts: KafkaBrokerOptions): Server {
       'transaction.state.log.replication.factor': rf,
       'transaction.state.log.min.isr': minIsr,
       'group.initial.rebalance.delay.ms': 0,
+      // After a kill -9 the restarted node is refused (DUPLICATE_BROKER_REGISTRATION) until
+      // its previous registration's session expires: 9 s by default, plus retry back-off
+      // (~16 s restarts). 1 s heartbeats / 4 s session: ~9 s restarts, still tolerant of
+      // multi-second stalls (a fenced single broker means an outage).
+      'broker.heartbeat.interval.ms': 1000,
+      'broker.session.timeout.ms': 4000,
       ...opts.properties,
     };
     writeFileAtomic(propsFile, `# written by infra/kafka.ts on every start\n${renderProps(props)}`);
