@@ -1,11 +1,12 @@
 // infra CLI: `npx tsx infra/cli.ts <command> [names...]` (infra/up, infra/down, infra/status call it).
 import { tailFile } from './proc.js';
-import { cluster, defaultServers, endpoints, serversByName, type Server, type ServerStatus } from './servers.js';
+import { cluster, defaultServers, endpoints, faultServers, serversByName, type Server, type ServerStatus } from './servers.js';
 
 const USAGE = `usage: infra/cli.ts <command> [names...]
 
   up [names...]        start the default set (or the named servers), wait until healthy
-  down [names...]      stop the default set and the kafka cluster (or the named servers)
+  down [names...]      stop the default set, the kafka cluster and the fault-test servers
+                       (or the named servers)
   status [names...]    health table; exit 0 only if all are healthy
   start <names...>     same as up, names required
   stop <names...>      same as down, names required
@@ -107,7 +108,7 @@ async function main(argv: string[]): Promise<number> {
     case 'down':
     case 'stop': {
       if (cmd === 'stop' && args.length === 0) throw new UsageError('stop: name at least one server');
-      const servers = resolveNames(args, [...defaultServers, ...cluster.brokers]);
+      const servers = resolveNames(args, [...defaultServers, ...cluster.brokers, ...Object.values(faultServers)]);
       const { rows, failures } = await runAll(servers, async (s) => {
         const pid = s.pid();
         await s.stop();
@@ -136,9 +137,14 @@ async function main(argv: string[]): Promise<number> {
       return failures.length > 0 ? 1 : 0;
     }
     case 'status': {
-      // Without names: the default set, plus cluster brokers that are running.
+      // Without names: the default set, plus cluster brokers and fault-test servers that are running.
       const servers =
-        args.length > 0 ? resolveNames(args, []) : [...defaultServers, ...cluster.brokers.filter((b) => b.pid() !== undefined)];
+        args.length > 0
+          ? resolveNames(args, [])
+          : [
+              ...defaultServers,
+              ...[...cluster.brokers, ...Object.values(faultServers)].filter((s) => s.pid() !== undefined),
+            ];
       const now = Date.now();
       const rows = await Promise.all(
         servers.map(async (s): Promise<Row> => {

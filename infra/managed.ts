@@ -272,8 +272,13 @@ class ManagedServer implements Server {
 
     const ctx = this.context();
     fs.mkdirSync(this.runDir, { recursive: true });
-    if (ctx.owner) fs.chownSync(this.runDir, ctx.owner.uid, ctx.owner.gid);
     this.rotateLog();
+    fs.closeSync(fs.openSync(this.logFile, 'a'));
+    if (ctx.owner) {
+      // The server may reopen its log itself (mariadbd --log-error) after dropping to `owner`.
+      fs.chownSync(this.runDir, ctx.owner.uid, ctx.owner.gid);
+      fs.chownSync(this.logFile, ctx.owner.uid, ctx.owner.gid);
+    }
 
     if (!fs.existsSync(this.initMarker)) {
       fs.rmSync(this.dataDir, { recursive: true, force: true });

@@ -212,6 +212,7 @@ export function createOnce(path: string, make: () => string): string {
   } catch {
     /* create below */
   }
+  fs.mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   fs.writeFileSync(tmp, `${make()}\n`);
   try {

@@ -53,6 +53,19 @@ export const defaultServers: readonly Server[] = Object.values(defaults);
 /** 3-broker KRaft cluster (RF 3, min ISR 2); not part of the default set (`infra/up kafka-cluster`). */
 export const cluster: KafkaCluster = kafkaCluster({ name: 'kafka-cluster', basePort: ports.kafkaClusterBase });
 
+/**
+ * Dedicated servers for fault-injection tests (kill -9), so the shared defaults are never
+ * killed. Not started by `infra/up`; stopped by `infra/down`.
+ */
+export const faultServers = {
+  kafka: kafkaBroker({
+    name: 'kafka-fault',
+    port: envInt('CDC_KAFKA_FAULT_PORT', 19492),
+    controllerPort: envInt('CDC_KAFKA_FAULT_CONTROLLER_PORT', 19493),
+  }),
+  pg: postgresServer({ name: 'pg-fault', port: envInt('CDC_PG_FAULT_PORT', 55499) }),
+} as const satisfies Record<string, Server>;
+
 /** Connection strings of the default set, for tests and examples. */
 export const endpoints = {
   /** Kafka bootstrap, '127.0.0.1:19092'. */
@@ -77,12 +90,13 @@ export async function startDefaults(): Promise<void> {
 
 /**
  * Servers by CLI name: the default set, the cluster's brokers (`kafka-cluster-1`..3),
- * and the group name `kafka-cluster` (all three brokers).
+ * the group name `kafka-cluster` (all three brokers), and the fault-test servers.
  */
 export function serversByName(): Map<string, readonly Server[]> {
   const map = new Map<string, readonly Server[]>();
   for (const s of defaultServers) map.set(s.name, [s]);
   for (const b of cluster.brokers) map.set(b.name, [b]);
   map.set(cluster.name, cluster.brokers);
+  for (const s of Object.values(faultServers)) map.set(s.name, [s]);
   return map;
 }

@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kafkaBroker, postgresServer } from '../../infra/servers.js';
+import { faultServers } from '../../infra/servers.js';
 
 describe('kafka broker kill -9', () => {
-  const broker = kafkaBroker({ name: 'kafka-fault', port: 19492, controllerPort: 19493 });
+  const broker = faultServers.kafka; // kafka-fault on 19492/19493, never the shared broker
   afterAll(async () => {
     await broker.destroy();
   }, 120_000);
@@ -74,7 +74,7 @@ describe('kafka broker kill -9', () => {
 });
 
 describe('postgres kill -9', () => {
-  const server = postgresServer({ name: 'pg-fault', port: 55499 });
+  const server = faultServers.pg; // pg-fault on 55499
   afterAll(async () => {
     await server.destroy();
   }, 120_000);

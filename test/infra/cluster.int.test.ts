@@ -1,0 +1,53 @@
+// The 3-node KRaft cluster (`infra/up kafka-cluster`): RF 3 / min ISR 2, survives losing one node.
+// Skipped with CDC_SKIP_CLUSTER_TEST=1 (it needs ~1.5 GB of RAM and ~30 s).
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cluster } from '../../infra/servers.js';
+
+describe.skipIf(process.env['CDC_SKIP_CLUSTER_TEST'] === '1')('kafka-cluster', () => {
+  let wasRunning = false;
+  beforeAll(async () => {
+    wasRunning = await cluster.healthy();
+    await cluster.start();
+  }, 300_000);
+  afterAll(async () => {
+    if (!wasRunning) await cluster.stop();
+  }, 180_000);
+
+  it('replicates to 3 nodes and keeps accepting acks=-1 writes with one node killed', async () => {
+    const kafka = new Kafka({
+      clientId: 'infra-cluster-test',
+      brokers: cluster.bootstrap.split(','),
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 10, initialRetryTime: 200 },
+    });
+    const topic = `infra-cluster-${randomUUID()}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    const described = await admin.describeCluster();
+    expect(described.brokers.map((b) => b.nodeId).sort()).toEqual([1, 2, 3]);
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    for (const p of meta.topics[0]?.partitions ?? []) expect(p.replicas).toHaveLength(3);
+
+    const producer = kafka.producer({ idempotent: true });
+    await producer.connect();
+    const values = Array.from({ length: 200 }, (_, i) => `v${i}`);
+    await producer.send({ topic, acks: -1, messages: values.slice(0, 100).map((value) => ({ value })) });
+
+    const victim = cluster.brokers[1]!;
+    await victim.kill9();
+    expect(victim.pid()).toBeUndefined();
+    await producer.send({ topic, acks: -1, messages: values.slice(100).map((value) => ({ value })) });
+    await producer.disconnect();
+
+    await expect(victim.start()).resolves.toBe('started');
+    expect(await cluster.healthy()).toBe(true);
+
+    const offsets = await admin.fetchTopicOffsets(topic);
+    expect(offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0)).toBe(values.length);
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect();
+  }, 300_000);
+});
