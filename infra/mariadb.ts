@@ -1,8 +1,9 @@
 // MariaDB 10.11 from the Debian binaries, in our own data dir (binlog on, ROW, GTIDs).
+import * as fs from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { bin, runRoot } from './env.js';
-import { managedServer, type Server } from './managed.js';
+import { managedServer, type Server, type ServerContext } from './managed.js';
 import { isRoot, withTimeout } from './proc.js';
 
 export interface MariadbOptions {
@@ -36,7 +37,12 @@ async function mariadbProbe(port: number): Promise<boolean> {
 export function mariadbServer(opts: MariadbOptions): Server {
   const runDir = join(runRoot(), opts.name);
   const socket = join(runDir, 'mysqld.sock');
+  const tmpdir = join(runDir, 'tmp');
   const userArg = isRoot() ? ['--user=mysql'] : [];
+  const ensureTmpdir = (ctx: ServerContext): void => {
+    fs.mkdirSync(tmpdir, { recursive: true, mode: 0o700 });
+    if (ctx.owner) fs.chownSync(tmpdir, ctx.owner.uid, ctx.owner.gid);
+  };
   return managedServer({
     name: opts.name,
     kind: 'mariadb',
@@ -45,17 +51,23 @@ export function mariadbServer(opts: MariadbOptions): Server {
     owner: 'mysql',
     startTimeoutMs: opts.startTimeoutMs ?? 120_000,
     async init(ctx) {
+      // A private tmpdir: with the shared /tmp, two concurrent bootstraps once failed with
+      // "Unknown table 'mysql.tmp_user_sys'" after their temporary table file vanished.
+      ensureTmpdir(ctx);
       await ctx.run(bin.mariadbInstallDb, [
         '--no-defaults',
         ...userArg,
         `--datadir=${ctx.dataDir}`,
+        `--tmpdir=${tmpdir}`,
         '--auth-root-authentication-method=normal',
         '--skip-test-db',
       ]);
     },
     command(ctx) {
+      ensureTmpdir(ctx);
       const options: Record<string, string | number> = {
         datadir: ctx.dataDir,
+        tmpdir,
         port: opts.port,
         'bind-address': '127.0.0.1',
         socket,
