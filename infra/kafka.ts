@@ -36,8 +36,10 @@ async function resolveLibs(): Promise<string> {
   fs.mkdirSync(base, { recursive: true });
   return withLock(join(base, '.lock'), async () => {
     if (fs.existsSync(marker)) return libs;
+    for (const old of fs.readdirSync(base).filter((f) => f.startsWith('libs.tmp-'))) {
+      fs.rmSync(join(base, old), { recursive: true, force: true }); // left by an interrupted run
+    }
     const tmp = join(base, `libs.tmp-${process.pid}`);
-    fs.rmSync(tmp, { recursive: true, force: true });
     const pomDir = join(repoRoot, 'infra', 'kafka');
     await runCommand(
       bin.mvn,

@@ -3,7 +3,7 @@
 // timeout, clean stop (signal, then SIGKILL fallback), kill -9 for fault tests.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { runRoot } from './env.js';
 import {
   CommandError,
@@ -272,6 +272,7 @@ class ManagedServer implements Server {
 
     const ctx = this.context();
     fs.mkdirSync(this.runDir, { recursive: true });
+    if (ctx.owner) this.checkReachable(ctx.owner);
     this.rotateLog();
     fs.closeSync(fs.openSync(this.logFile, 'a'));
     if (ctx.owner) {
@@ -310,7 +311,13 @@ class ManagedServer implements Server {
 
   /** Spawn the server detached (own session, stdio to the log file) and record its pid. */
   private async launch(ctx: ServerContext): Promise<number> {
-    const { cmd, args, env } = await this.spec.command(ctx);
+    let launch: LaunchCommand;
+    try {
+      launch = await this.spec.command(ctx);
+    } catch (e) {
+      throw this.fail((e as Error).message);
+    }
+    const { cmd, args, env } = launch;
     fs.appendFileSync(this.logFile, `\n==== ${new Date().toISOString()} cdc-infra: starting ${this.name}: ${cmd} ${args.join(' ')}\n`);
     const fd = fs.openSync(this.logFile, 'a');
     let child;
@@ -373,6 +380,24 @@ class ManagedServer implements Server {
       return true;
     };
     if (!(await waitFor(closed, timeoutMs, 100))) throw this.fail(`ports ${this.ports.join(', ')} still open`);
+  }
+
+  /** The owner (postgres, mysql) must be able to traverse every parent of the run dir. */
+  private checkReachable(owner: UserIds): void {
+    let dir = dirname(fs.realpathSync(this.runDir));
+    for (;;) {
+      const st = fs.statSync(dir);
+      const x = st.uid === owner.uid ? 0o100 : st.gid === owner.gid ? 0o010 : 0o001;
+      if ((st.mode & x) === 0) {
+        throw this.fail(
+          `user ${this.spec.owner} cannot traverse ${dir} (mode ${(st.mode & 0o777).toString(8)}); ` +
+            'set CDC_RUN_DIR to a directory it can reach, e.g. /var/tmp/cdc-run',
+        );
+      }
+      const parent = dirname(dir);
+      if (parent === dir) return;
+      dir = parent;
+    }
   }
 
   private rotateLog(): void {

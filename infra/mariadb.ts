@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { bin, runRoot } from './env.js';
 import { managedServer, type Server, type ServerContext } from './managed.js';
-import { isRoot, withTimeout } from './proc.js';
+import { checkSocketPath, isRoot, withTimeout } from './proc.js';
 
 export interface MariadbOptions {
   name: string;
@@ -64,6 +64,7 @@ export function mariadbServer(opts: MariadbOptions): Server {
       ]);
     },
     command(ctx) {
+      checkSocketPath(socket);
       ensureTmpdir(ctx);
       const options: Record<string, string | number> = {
         datadir: ctx.dataDir,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { bin, runRoot } from './env.js';
 import { managedServer, type Server } from './managed.js';
-import { withTimeout, writeFileAtomic } from './proc.js';
+import { checkSocketPath, withTimeout, writeFileAtomic } from './proc.js';
 
 export interface PostgresOptions {
   name: string;
@@ -59,6 +59,7 @@ export function postgresServer(opts: PostgresOptions): Server {
       fs.appendFileSync(join(ctx.dataDir, 'postgresql.conf'), "\n# settings of infra/postgres.ts\ninclude 'cdc.conf'\n");
     },
     command(ctx) {
+      checkSocketPath(join(runDir, `.s.PGSQL.${opts.port}`));
       const settings: Record<string, string | number> = {
         listen_addresses: '127.0.0.1',
         port: opts.port,

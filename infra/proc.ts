@@ -198,6 +198,13 @@ export async function runCommand(cmd: string, args: string[], opts: RunOptions):
   }
 }
 
+/** Unix socket paths are limited to 107 bytes (sun_path). */
+export function checkSocketPath(path: string): void {
+  if (Buffer.byteLength(path) > 107) {
+    throw new Error(`unix socket path too long (${Buffer.byteLength(path)} > 107 bytes): ${path}; use a shorter CDC_RUN_DIR`);
+  }
+}
+
 /** Write a file atomically (temp file + rename). */
 export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
   const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
