@@ -96,6 +96,10 @@ async function main(argv: string[]): Promise<number> {
       if (cmd === 'start' && args.length === 0) throw new UsageError('start: name at least one server');
       const t0 = performance.now();
       const { rows, failures } = await runAll(resolveNames(args, defaultServers), (s) => s.start());
+      if (args.includes(cluster.name) && failures.length === 0) {
+        // Also wait until every node's metadata lists all nodes.
+        await cluster.start().catch((e: unknown) => failures.push({ server: cluster.brokers[0]!, error: e as Error }));
+      }
       printTable(rows, 'START_S');
       console.log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       reportFailures(failures);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { bin, cacheRoot, envStr, repoRoot, runRoot } from './env.js';
 import { managedServer, type Server, type ServerContext } from './managed.js';
-import { createOnce, runCommand, withLock, withTimeout, writeFileAtomic } from './proc.js';
+import { createOnce, runCommand, waitFor, withLock, withTimeout, writeFileAtomic } from './proc.js';
 
 export const KAFKA_VERSION = '3.9.1';
 
@@ -109,6 +109,12 @@ log4j.logger.org.apache.kafka.clients=WARN
 
 /** Health: a kafkajs admin `describeCluster` through this broker lists the broker itself. */
 async function kafkaProbe(host: string, port: number): Promise<boolean> {
+  const ports = await kafkaBrokerPorts(host, port);
+  return ports !== undefined && ports.includes(port);
+}
+
+/** Ports of the live brokers as seen through one broker (undefined if it does not answer). */
+async function kafkaBrokerPorts(host: string, port: number): Promise<number[] | undefined> {
   const kafka = new Kafka({
     clientId: 'cdc-infra-health',
     brokers: [`${host}:${port}`],
@@ -121,9 +127,9 @@ async function kafkaProbe(host: string, port: number): Promise<boolean> {
   try {
     await withTimeout(admin.connect(), 4000, 'kafka connect');
     const cluster = await withTimeout(admin.describeCluster(), 4000, 'kafka describeCluster');
-    return cluster.brokers.some((b) => b.port === port);
+    return cluster.brokers.map((b) => b.port);
   } catch {
-    return false;
+    return undefined;
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
@@ -227,9 +233,13 @@ export interface KafkaCluster {
   readonly brokers: Server[];
   /** Comma-separated bootstrap list. */
   readonly bootstrap: string;
-  /** Starts all nodes concurrently (a quorum needs a majority) and waits until each is healthy. */
+  /**
+   * Starts all nodes concurrently (a quorum needs a majority) and waits until each is
+   * healthy and every node's metadata lists all nodes.
+   */
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Every node is healthy and sees all nodes. */
   healthy(): Promise<boolean>;
   destroy(): Promise<void>;
 }
@@ -259,6 +269,12 @@ export function kafkaCluster(opts: KafkaClusterOptions): KafkaCluster {
       ...(opts.heap ? { heap: opts.heap } : {}),
     }),
   );
+  const allPorts = nodes.map((n) => n.port).sort();
+  const complete = async (): Promise<boolean> => {
+    if (!(await Promise.all(brokers.map((b) => b.healthy()))).every(Boolean)) return false;
+    const views = await Promise.all(nodes.map((n) => kafkaBrokerPorts('127.0.0.1', n.port)));
+    return views.every((v) => v !== undefined && [...v].sort().join() === allPorts.join());
+  };
   return {
     name: opts.name,
     brokers,
@@ -268,13 +284,15 @@ export function kafkaCluster(opts: KafkaClusterOptions): KafkaCluster {
       const results = await Promise.allSettled(brokers.map((b) => b.start()));
       const failed = results.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message)] : []));
       if (failed.length > 0) throw new Error(`${opts.name}: ${failed.join('\n')}`);
+      // A node is healthy once it is unfenced; the others learn that a moment later.
+      if (!(await waitFor(complete, 60_000, 250))) {
+        throw new Error(`${opts.name}: the nodes do not all see each other after 60 s`);
+      }
     },
     async stop() {
       await Promise.all(brokers.map((b) => b.stop()));
     },
-    async healthy() {
-      return (await Promise.all(brokers.map((b) => b.healthy()))).every(Boolean);
-    },
+    healthy: complete,
     async destroy() {
       await Promise.all(brokers.map((b) => b.destroy()));
       fs.rmSync(clusterDir, { recursive: true, force: true });

@@ -22,7 +22,7 @@ import {
   withLock,
 } from './proc.js';
 
-export type ServerKind = 'kafka' | 'postgres' | 'mariadb' | 'redis';
+export type ServerKind = 'kafka' | 'postgres' | 'mariadb' | 'redis' | 'registry';
 export type ServerState = 'healthy' | 'unhealthy' | 'stopped' | 'external';
 
 export interface ServerStatus {

@@ -43,6 +43,7 @@ describe.skipIf(process.env['CDC_SKIP_CLUSTER_TEST'] === '1')('kafka-cluster', (
     await producer.disconnect();
 
     await expect(victim.start()).resolves.toBe('started');
+    await cluster.start(); // idempotent; waits until all nodes see each other again
     expect(await cluster.healthy()).toBe(true);
 
     const offsets = await admin.fetchTopicOffsets(topic);
