@@ -56,6 +56,28 @@ export const postgresSourceOptions = z.strictObject({
   maxRetainedWalMb: z.number().int().positive().default(1024),
   /** Tables without a primary key: skip them with a warning, or set REPLICA IDENTITY FULL. @defaultValue skip */
   keylessTables: z.enum(['skip', 'replica-identity-full']).default('skip'),
+  /**
+   * filtered: the publication lists the matching tables, and tables created later are added every
+   * `tableRefreshIntervalMs` (rows written before that need a snapshot). all-tables: FOR ALL
+   * TABLES (superuser), new tables are captured from their first row and filtered here.
+   * @defaultValue filtered
+   */
+  publicationMode: z.enum(['filtered', 'all-tables']).default('filtered'),
+  /** Milliseconds between looks for new tables to add to a filtered publication; 0 disables. @defaultValue 60000 */
+  tableRefreshIntervalMs: z.number().int().min(0).default(60_000),
+  /** Table always added to the publication, whatever the filter (incremental-snapshot signals), `schema.table`. */
+  signalTable: z.string().optional(),
+  /** Milliseconds between standby status updates (the walsender's liveness signal; keep below wal_sender_timeout). @defaultValue 10000 */
+  statusIntervalMs: z.number().int().positive().default(10_000),
+  /** Milliseconds between retained-WAL checks. @defaultValue 30000 */
+  walCheckIntervalMs: z.number().int().positive().default(30_000),
+  /** Most change events in one Kafka batch. @defaultValue 2000 */
+  maxBatchEvents: z.number().int().positive().default(2000),
+  /**
+   * Approximate encoded bytes of one Kafka batch. Kafka refuses a partition's record batch above
+   * the topic's max.message.bytes (1 MiB by default), so keep this below it. @defaultValue 786432
+   */
+  maxBatchBytes: z.number().int().positive().default(768 * 1024),
 });
 
 export const mysqlSourceOptions = z.strictObject({
@@ -122,6 +144,39 @@ export const kafkaConfig = z.strictObject({
   schemaRegistry: z.strictObject({ url: z.url({ error: 'expected an http(s) URL' }) }).optional(),
 });
 
+export const snapshotOptions = z
+  .strictObject({
+    /** initial: copy the existing rows when a source starts with no slot / stored offset; never: stream only. @defaultValue initial */
+    mode: z.enum(['initial', 'never']).default('initial'),
+    /**
+     * Where snapshot rows go: kafka (op r events, as Debezium), direct (bulk COPY / multi-row
+     * INSERT straight into each sink's replica, the fast path) or both. @defaultValue kafka
+     */
+    target: z.enum(['kafka', 'direct', 'both']).default('kafka'),
+    /** Rows per chunk job (key or CTID range). @defaultValue 50000 */
+    chunkRows: z.number().int().positive().default(50_000),
+    /** Chunk jobs one worker process runs at once. @defaultValue 2 */
+    concurrency: z.number().int().positive().default(2),
+    /** Attempts per chunk job before the snapshot fails. @defaultValue 5 */
+    attempts: z.number().int().positive().default(5),
+    /** First retry delay of a failed chunk job, doubled each attempt. @defaultValue 1000 */
+    backoffMs: z.number().int().positive().default(1000),
+    /** Rows per watermark window of an incremental snapshot (`cdc snapshot TABLE`). @defaultValue 5000 */
+    incrementalChunkRows: z.number().int().positive().default(5000),
+  })
+  .default({ mode: 'initial', target: 'kafka', chunkRows: 50_000, concurrency: 2, attempts: 5, backoffMs: 1000, incrementalChunkRows: 5000 });
+
+export const verifyOptions = z
+  .strictObject({
+    /** Rows per checksum chunk. @defaultValue 10000 */
+    chunkRows: z.number().int().positive().default(10_000),
+    /** Chunk comparisons run at once. @defaultValue 2 */
+    concurrency: z.number().int().positive().default(2),
+    /** Differing keys listed per table in the report. @defaultValue 100 */
+    maxReportedKeys: z.number().int().positive().default(100),
+  })
+  .default({ chunkRows: 10_000, concurrency: 2, maxReportedKeys: 100 });
+
 export const pipelineConfig = z
   .strictObject({
     /** Pipeline name: default topic prefix, group and job-queue prefix. */
@@ -132,6 +187,8 @@ export const pipelineConfig = z
     sinks: z.array(sinkConfig).default([]),
     log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({ level: 'info' }),
     metrics: z.strictObject({ port: z.number().int().min(0).max(65535) }).optional(),
+    snapshot: snapshotOptions,
+    verify: verifyOptions,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();
@@ -162,3 +219,5 @@ export type KafkaConfig = z.output<typeof kafkaConfig>;
 export type PostgresSourceOptions = z.output<typeof postgresSourceOptions>;
 export type MysqlSourceOptions = z.output<typeof mysqlSourceOptions>;
 export type ConflictOptions = z.output<typeof conflictOptions>;
+export type SnapshotOptions = z.output<typeof snapshotOptions>;
+export type VerifyOptions = z.output<typeof verifyOptions>;

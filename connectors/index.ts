@@ -2,12 +2,14 @@ import type { PipelineConfig, SourceConfig } from '../config/schema.js';
 import { urlKind } from '../config/schema.js';
 import { CdcError } from '../schemas/errors.js';
 import type { SourceConnector } from './source.js';
+import { createPostgresSource } from './postgres/index.js';
 
 export type { SourceConnector, SourceContext, SourceBatch, SourceRecord } from './source.js';
 
 /** Builds the connector a source's URL calls for. */
 export async function createSource(source: SourceConfig, cfg: PipelineConfig): Promise<SourceConnector> {
   const kind = urlKind(source.url);
+  if (kind === 'postgres') return createPostgresSource(source, cfg);
   void cfg;
   throw new CdcError(`source ${source.name}: the ${kind} source connector is not available in this build yet`, { retriable: false, code: 'UNSUPPORTED' });
 }
