@@ -82,6 +82,8 @@ export function mariadbServer(opts: MariadbOptions): Server {
         'relay-log': join(ctx.dataDir, 'relay-bin'),
         'binlog-format': 'ROW',
         'binlog-row-image': 'FULL',
+        // Column names, signedness, charsets, enum values and the key in every TABLE_MAP event.
+        'binlog-row-metadata': 'FULL',
         'binlog-checksum': 'CRC32',
         'log-slave-updates': 'ON',
         'sync-binlog': 1,
