@@ -188,6 +188,7 @@ export class TransactionAssembler {
     for (const id of msg.relationIds) {
       const seq = tx.seq++;
       const rel = this.relation(id);
+      if (rel.role === 'heartbeat') tx.heartbeat = true;
       if (rel.role !== 'table') continue;
       this.emit(tx, rel, 't', null, null, lsn, seq, out);
       bytes += EVENT_OVERHEAD + rel.schemaBytes;
