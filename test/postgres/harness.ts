@@ -1,0 +1,212 @@
+// Shared set-up for the PostgreSQL source integration tests: a private database on the shared
+// source server, the connector running through the real source runner and publisher, and
+// readers of the topics it writes.
+import type { KafkaMessage } from 'kafkajs';
+import pg from 'pg';
+import { type PipelineConfig, pipelineConfig } from '../../config/schema.js';
+import { createPostgresSource } from '../../connectors/postgres/index.js';
+import type { PostgresSourceHooks } from '../../connectors/postgres/options.js';
+import { runSource } from '../../pipeline/source-runner.js';
+import { type SourceTopics, sourceTopics } from '../../pipeline/topics.js';
+import { type ChangeEvent, HEADER, type TransactionEvent, jsonCodec } from '../../schemas/index.js';
+import { createLogger } from '../../util/log.js';
+import { env, testKafka, uniq } from '../helpers.js';
+
+export const kafka = testKafka();
+
+/** Query results as raw text, like the connector sees them. */
+const RAW = { getTypeParser: () => (v: string) => v };
+
+export interface TestDb {
+  name: string;
+  url: string;
+  client: pg.Client;
+  q(text: string, params?: unknown[]): Promise<Record<string, string | null>[]>;
+}
+
+function urlFor(db: string): string {
+  const u = new URL(env.pgSource);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+export async function adminQuery(text: string, params: unknown[] = []): Promise<Record<string, string | null>[]> {
+  const c = new pg.Client({ connectionString: env.pgSource, types: RAW });
+  await c.connect();
+  try {
+    return (await c.query(text, params)).rows as Record<string, string | null>[];
+  } finally {
+    await c.end();
+  }
+}
+
+export async function createTestDb(prefix = 't'): Promise<TestDb> {
+  const name = uniq(prefix);
+  await adminQuery(`create database ${name}`);
+  const url = urlFor(name);
+  const client = new pg.Client({ connectionString: url, types: RAW });
+  await client.connect();
+  return { name, url, client, q: async (text, params = []) => (await client.query(text, params)).rows as Record<string, string | null>[] };
+}
+
+/** Drops the database's slots (after ending their walsenders) and the database itself. */
+export async function dropTestDb(db: TestDb | undefined): Promise<void> {
+  if (!db) return;
+  await db.client.end().catch(() => undefined);
+  for (let i = 0; i < 50; i++) {
+    await adminQuery(`select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null`, [db.name]);
+    const left = await adminQuery(`select slot_name from pg_replication_slots where database = $1 and not active`, [db.name]);
+    for (const r of left) await adminQuery(`select pg_drop_replication_slot($1)`, [r.slot_name]).catch(() => undefined);
+    const remaining = await adminQuery(`select count(*)::int as n from pg_replication_slots where database = $1`, [db.name]);
+    if (remaining[0]?.n === '0') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await adminQuery(`drop database if exists ${db.name} with (force)`);
+}
+
+export function testConfig(db: TestDb, opts: { prefix?: string; source?: Record<string, unknown>; postgres?: Record<string, unknown> } = {}): PipelineConfig {
+  return pipelineConfig.parse({
+    name: opts.prefix ?? uniq('pgsrc'),
+    kafka: { brokers: env.kafka.split(','), partitions: 3 },
+    sources: [{ name: 'pg', url: db.url, ...opts.source, postgres: { slot: db.name, publication: db.name, heartbeatIntervalMs: 0, ...opts.postgres } }],
+    log: { level: 'error' },
+  });
+}
+
+export function topicsOf(cfg: PipelineConfig): SourceTopics {
+  return sourceTopics(cfg.kafka.topicPrefix ?? cfg.name, cfg.sources[0]!.name);
+}
+
+export interface Running {
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+/** Runs the connector in this process through the real runner and publisher. */
+export function startSource(cfg: PipelineConfig, hooks: PostgresSourceHooks = {}): Running {
+  const source = cfg.sources[0]!;
+  const ac = new AbortController();
+  const connector = createPostgresSource(source, cfg, hooks);
+  const done = runSource({
+    cfg,
+    source,
+    connector,
+    kafka,
+    codec: jsonCodec(),
+    log: createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ source: source.name }),
+    signal: ac.signal,
+  });
+  done.catch(() => undefined);
+  return {
+    done,
+    async stop() {
+      ac.abort(new Error('test done'));
+      await done.catch(() => undefined);
+    },
+  };
+}
+
+export type Msg = KafkaMessage & { topic: string; partition: number };
+
+/** Reads topics from the beginning until `until(all messages so far)` holds, or fails after the timeout. */
+export async function collect(topics: string[], until: (msgs: Msg[]) => boolean, timeoutMs = 60_000): Promise<Msg[]> {
+  const consumer = kafka.consumer({ groupId: uniq('pg-test'), allowAutoTopicCreation: false, maxBytesPerPartition: 16 * 1024 * 1024 });
+  const got: Msg[] = [];
+  await consumer.connect();
+  try {
+    await waitForTopics(topics, timeoutMs);
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out after ${got.length} records from ${topics.join(', ')}`)), timeoutMs);
+      consumer
+        .run({
+          eachMessage: async ({ topic, partition, message }) => {
+            got.push({ ...message, topic, partition });
+            if (until(got)) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return got;
+}
+
+export async function waitForTopics(topics: string[], timeoutMs = 60_000): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const have = new Set(await admin.listTopics());
+      if (topics.every((t) => have.has(t))) return;
+      if (Date.now() > deadline) throw new Error(`topics never appeared: ${topics.filter((t) => !have.has(t)).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Creates a topic ahead of the connector (e.g. with a larger max.message.bytes for 1 MB rows). */
+export async function createTopic(topic: string, partitions: number, configs: Record<string, string> = {}): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Deletes every topic that starts with `prefix.` (test clean-up). */
+export async function deleteTopics(prefix: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
+    if (mine.length > 0) await admin.deleteTopics({ topics: mine }).catch(() => undefined);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+const codec = jsonCodec();
+
+function headers(m: Msg): Record<string, string> {
+  return Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)]));
+}
+
+export async function changeEvent(m: Msg): Promise<ChangeEvent | null> {
+  return codec.decodeChange({ key: m.key, value: m.value, headers: headers(m) });
+}
+
+export async function txEvent(m: Msg): Promise<TransactionEvent> {
+  return codec.decodeTransaction({ key: m.key, value: m.value, headers: headers(m) });
+}
+
+/** Decoded change events (tombstones dropped), truncates counted once (they go to every partition). */
+export async function changes(msgs: Msg[]): Promise<ChangeEvent[]> {
+  const out: ChangeEvent[] = [];
+  const seenTruncates = new Set<string>();
+  for (const m of msgs) {
+    if (m.value === null || !m.headers?.[HEADER.schema]) continue;
+    const e = await changeEvent(m);
+    if (!e) continue;
+    if (e.op === 't') {
+      const k = JSON.stringify(e.position);
+      if (seenTruncates.has(k)) continue;
+      seenTruncates.add(k);
+    }
+    out.push(e);
+  }
+  return out;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
