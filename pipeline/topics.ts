@@ -75,11 +75,30 @@ export async function ensureTopics(admin: Admin, topics: Record<string, TopicSpe
     });
   if (missing.length > 0) {
     try {
-      await admin.createTopics({ topics: missing, waitForLeaders: true });
+      // Not kafkajs's waitForLeaders: it gives up on UNKNOWN_TOPIC_OR_PARTITION, which a KRaft
+      // broker answers until the new topic's metadata has reached it.
+      await admin.createTopics({ topics: missing, waitForLeaders: false });
     } catch (err) {
       // Another process may have created them between listTopics and createTopics.
       if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
     }
+    await waitForLeaders(admin, missing.map((t) => t.topic));
   }
   for (const t of names) known?.add(t);
+}
+
+/** Waits until every partition of the topics has a leader, as seen by the cluster's metadata. */
+export async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics });
+      if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ''}`);
 }

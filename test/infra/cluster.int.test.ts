@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cluster } from '../../infra/servers.js';
+import { ensureTopics } from '../../pipeline/topics.js';
 
 describe.skipIf(process.env['CDC_SKIP_CLUSTER_TEST'] === '1')('kafka-cluster', () => {
   let wasRunning = false;
@@ -27,8 +28,9 @@ describe.skipIf(process.env['CDC_SKIP_CLUSTER_TEST'] === '1')('kafka-cluster', (
     await admin.connect();
     const described = await admin.describeCluster();
     expect(described.brokers.map((b) => b.nodeId).sort()).toEqual([1, 2, 3]);
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    await ensureTopics(admin, { [topic]: { partitions: 3, replicationFactor: 3 } });
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    expect(meta.topics[0]?.partitions).toHaveLength(3);
     for (const p of meta.topics[0]?.partitions ?? []) expect(p.replicas).toHaveLength(3);
 
     const producer = kafka.producer({ idempotent: true });
