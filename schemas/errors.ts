@@ -37,3 +37,17 @@ export class PoisonRecordError extends CdcError {
 export function isRetriable(err: unknown): boolean {
   return err instanceof CdcError ? err.retriable : false;
 }
+
+/**
+ * A permanent failure confined to one table (e.g. a refused schema change). The publisher parks
+ * that table's events (they are kept, not dropped) and the other tables keep flowing.
+ */
+export class TableError extends CdcError {
+  /** `db.schema.table` / `db.table`, as `tableName()` prints it. */
+  readonly table: string;
+  constructor(table: string, message: string, opts: { code?: string; cause?: unknown } = {}) {
+    super(message, { retriable: false, code: opts.code ?? 'TABLE', cause: opts.cause });
+    this.name = 'TableError';
+    this.table = table;
+  }
+}

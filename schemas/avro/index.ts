@@ -1,0 +1,10 @@
+export { avroCodec } from './codec.js';
+export type { AvroCodec, AvroCodecOptions } from './codec.js';
+export { deriveSchemas, readRowRecord, valueRecordOf, SOURCE_SCHEMA } from './derive.js';
+export type { DerivedSchemas, ColumnMeta, TableMeta } from './derive.js';
+export { checkEvolution, narrowing, SchemaIncompatibleError } from './evolution.js';
+export type { Violation } from './evolution.js';
+export { bigintLong, parseAvro, typeOptions } from './long.js';
+export { SchemaRegistryError } from './registry.js';
+export type { CompatibilityLevel, RegisteredSchema, SchemaRegistryClient } from './registry.js';
+export { frame, unframe, MAGIC } from './wire.js';

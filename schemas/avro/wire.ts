@@ -1,0 +1,19 @@
+import { PoisonRecordError } from '../errors.js';
+
+/** Confluent wire format: magic byte 0, 4-byte big-endian schema id, then the Avro body. */
+export const MAGIC = 0;
+
+export function frame(schemaId: number, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = MAGIC;
+  out.writeUInt32BE(schemaId, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+export function unframe(buf: Buffer): { schemaId: number; body: Buffer } {
+  if (buf.length < 5 || buf[0] !== MAGIC) {
+    throw new PoisonRecordError(`not a Confluent-framed Avro record (magic byte ${buf[0] ?? 'missing'}, ${buf.length} bytes)`);
+  }
+  return { schemaId: buf.readUInt32BE(1), body: buf.subarray(5) };
+}
