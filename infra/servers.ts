@@ -11,6 +11,7 @@ import { kafkaBroker, kafkaCluster, type KafkaCluster } from './kafka.js';
 import { mariadbServer } from './mariadb.js';
 import { postgresServer } from './postgres.js';
 import { redisServer } from './redis.js';
+import { registryServer } from './registry.js';
 import type { Server } from './managed.js';
 
 export { cacheRoot, repoRoot, runRoot } from './env.js';
@@ -23,6 +24,8 @@ export { postgresServer } from './postgres.js';
 export type { PostgresOptions } from './postgres.js';
 export { redisPing, redisServer } from './redis.js';
 export type { RedisOptions } from './redis.js';
+export { APICURIO_VERSION, ensureRegistryDist, registryServer } from './registry.js';
+export type { RegistryOptions } from './registry.js';
 
 /** Ports of the default set (environment overrides applied). */
 export const ports = {
@@ -33,6 +36,8 @@ export const ports = {
   mariaSource: envInt('CDC_MARIA_SOURCE_PORT', 33306),
   mariaReplica: envInt('CDC_MARIA_REPLICA_PORT', 33307),
   redis: envInt('CDC_REDIS_PORT', 6379),
+  /** Apicurio Registry, Confluent-compatible API at /apis/ccompat/v7. */
+  registry: envInt('CDC_REGISTRY_PORT', 18081),
   /** kafka-cluster broker i listens on base + 100*(i-1), controller on that + 1. */
   kafkaClusterBase: envInt('CDC_KAFKA_CLUSTER_BASE_PORT', 19192),
 } as const;
@@ -45,6 +50,7 @@ export const defaults = {
   mariaSource: mariadbServer({ name: 'maria-source', port: ports.mariaSource, serverId: 1 }),
   mariaReplica: mariadbServer({ name: 'maria-replica', port: ports.mariaReplica, serverId: 2 }),
   redis: redisServer({ name: 'redis', port: ports.redis }),
+  registry: registryServer({ name: 'registry', port: ports.registry }),
 } as const satisfies Record<string, Server>;
 
 /** The default servers as a list, in start order. */
@@ -77,6 +83,8 @@ export const endpoints = {
   mariaSource: defaults.mariaSource.url,
   mariaReplica: defaults.mariaReplica.url,
   redis: defaults.redis.url,
+  /** Confluent-compatible schema registry base URL, 'http://127.0.0.1:18081/apis/ccompat/v7'. */
+  registry: defaults.registry.url,
   /** Bootstrap list of the 3-broker cluster. */
   kafkaCluster: cluster.bootstrap,
 } as const;
