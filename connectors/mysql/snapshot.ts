@@ -358,6 +358,13 @@ export async function mysqlSnapshotReader(o: MysqlSnapshotReaderOptions): Promis
   const urlDb = decodeURIComponent(new URL(o.url.replace(/^mariadb:/i, 'mysql:')).pathname.replace(/^\//, ''));
   const filter = compileFilter(o.include ?? (urlDb ? [`${urlDb}.*`] : undefined), o.exclude ?? []);
   const schemas = new Map<string, TableSchema>();
+  // The catalog connection is shared by concurrent chunk jobs: one call at a time.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = queue.then(fn, fn);
+    queue = p.catch(() => undefined);
+    return p;
+  };
 
   const makeSession = async (consistent: boolean): Promise<{ session: ChunkSession; position: MysqlPosition | null }> => {
     const c = await openMysql(o.url);
@@ -387,24 +394,25 @@ export async function mysqlSnapshotReader(o: MysqlSnapshotReaderOptions): Promis
     dialect: 'mysql',
     conn,
     async listTables() {
-      const [rows] = await conn.query(
+      const [rows] = await serial(() => conn.query(
         `select table_schema as db, table_name as t from information_schema.tables
           where table_type = 'BASE TABLE' and table_schema not in ('mysql', 'information_schema', 'performance_schema', 'sys') order by 1, 2`,
-      );
+      ));
       return (rows as { db: string; t: string }[]).filter((r) => filter(String(r.db), String(r.t))).map((r) => ({ db: String(r.db), schema: null, table: String(r.t) }));
     },
     async describe(id) {
       const k = `${id.db}.${id.table}`;
       let s = schemas.get(k);
-      if (!s) schemas.set(k, (s = await describeMysqlTable(conn, id)));
+      if (!s) schemas.set(k, (s = await serial(() => describeMysqlTable(conn, id))));
       return s;
     },
-    estimateRows: (id) => estimateMysqlRows(conn, id),
-    async planChunks(schema, chunkRows) {
-      const est = await estimateMysqlRows(conn, schema.id);
-      if (!rangeableMysqlKey(schema)) return [{ index: 0, lo: null, hi: null, estRows: est }];
-      return planMysqlKeyChunks(conn, schema, chunkRows, est, byteOrder);
-    },
+    estimateRows: (id) => serial(() => estimateMysqlRows(conn, id)),
+    planChunks: (schema, chunkRows) =>
+      serial(async () => {
+        const est = await estimateMysqlRows(conn, schema.id);
+        if (!rangeableMysqlKey(schema)) return [{ index: 0, lo: null, hi: null, estRows: est }];
+        return planMysqlKeyChunks(conn, schema, chunkRows, est, byteOrder);
+      }),
     async session() {
       return (await makeSession(false)).session;
     },

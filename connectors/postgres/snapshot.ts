@@ -99,19 +99,23 @@ export async function describePgTable(client: pg.Client, types: TypeCache, db: s
   );
   const cols = attrs.map((a) => ({ name: a.attname ?? '', typeOid: Number(a.typ), typmod: Number(a.typmod) }));
   await types.ensure(client, cols.map((c) => c.typeOid));
-  const [facts, sourceTypes] = await Promise.all([relationFacts(client, Number(relid)), formatTypes(client, cols)]);
+  // One query at a time: the client may be shared (pg deprecates queued concurrent queries).
+  const facts = await relationFacts(client, Number(relid));
+  const sourceTypes = await formatTypes(client, cols);
   const codecs = cols.map((c) => columnCodec(c.typeOid, c.typmod, (oid) => types.get(oid)));
-  let primaryKey = facts.primaryKey;
-  if (primaryKey.length === 0) {
-    // REPLICA IDENTITY USING INDEX: the stream keys rows by that index, so do we.
-    const ri = await sql(
-      client,
-      `select a.attname from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
-        where i.indrelid = $1::oid and i.indisreplident order by array_position(i.indkey::int2[], a.attnum)`,
-      [relid],
-    );
-    primaryKey = ri.map((r) => r.attname ?? '');
-  }
+  // The primary key, else REPLICA IDENTITY USING INDEX (the stream keys rows by that index). The
+  // key order comes from unnest ... with ordinality: int2vector subscripts start at 0, so
+  // array_position() on it is off by one.
+  const keyRows = await sql(
+    client,
+    `select a.attname, i.indisprimary::text as pk from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
+       join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+      where i.indrelid = $1::oid and (i.indisprimary or i.indisreplident) order by i.indisprimary desc, k.ord`,
+    [relid],
+    'reading the table key',
+  );
+  const pkCols = keyRows.filter((r) => r.pk === 'true').map((r) => r.attname ?? '');
+  const primaryKey = pkCols.length > 0 ? pkCols : keyRows.map((r) => r.attname ?? '');
   return {
     schema: {
       id: { db, schema: schemaName, table: id.table },
@@ -245,11 +249,28 @@ export async function pgSnapshotReader(o: PgSnapshotReaderOptions): Promise<Snap
   const infos = new Map<string, PgTableInfo>();
   const byteOrder = o.byteOrder ?? false;
 
-  const info = async (id: TableId): Promise<PgTableInfo> => {
+  // The catalog client is shared by concurrent chunk jobs: run its work one call at a time.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = queue.then(fn, fn);
+    queue = p.catch(() => undefined);
+    return p;
+  };
+  const describing = new Map<string, Promise<PgTableInfo>>();
+  const info = (id: TableId): Promise<PgTableInfo> => {
     const k = `${id.schema}.${id.table}`;
-    let i = infos.get(k);
-    if (!i) infos.set(k, (i = await describePgTable(client, types, db, id)));
-    return i;
+    const known = infos.get(k);
+    if (known) return Promise.resolve(known);
+    let p = describing.get(k);
+    if (!p) {
+      p = serial(() => describePgTable(client, types, db, id)).then((i) => {
+        infos.set(k, i);
+        return i;
+      });
+      p.finally(() => describing.delete(k)).catch(() => undefined);
+      describing.set(k, p);
+    }
+    return p;
   };
   const infoOf = (schema: TableSchema): PgTableInfo => {
     const i = infos.get(`${schema.id.schema}.${schema.id.table}`);
@@ -264,19 +285,22 @@ export async function pgSnapshotReader(o: PgSnapshotReaderOptions): Promise<Snap
     client,
     info,
     async listTables() {
-      return (await listTables(client)).filter((t) => filter(t.schema, t.table)).map((t) => ({ db, schema: t.schema, table: t.table }));
+      return (await serial(() => listTables(client))).filter((t) => filter(t.schema, t.table)).map((t) => ({ db, schema: t.schema, table: t.table }));
     },
     async describe(id) {
       return (await info(id)).schema;
     },
-    estimateRows: (id) => estimatePgRows(client, id),
+    estimateRows: (id) => serial(() => estimatePgRows(client, id)),
     async planChunks(schema, chunkRows, opts) {
-      const est = await estimatePgRows(client, schema.id);
-      if (opts?.ctid || !rangeableKey(schema)) {
-        if (schema.primaryKey.length > 0 && !opts?.ctid) return [{ index: 0, lo: null, hi: null, estRows: est }];
-        return planCtidChunks(client, schema, chunkRows);
-      }
-      return planKeyChunks(client, infoOf(schema), chunkRows, est, byteOrder);
+      await info(schema.id);
+      return serial(async () => {
+        const est = await estimatePgRows(client, schema.id);
+        if (opts?.ctid || !rangeableKey(schema)) {
+          if (schema.primaryKey.length > 0 && !opts?.ctid) return [{ index: 0, lo: null, hi: null, estRows: est }];
+          return planCtidChunks(client, schema, chunkRows);
+        }
+        return planKeyChunks(client, infoOf(schema), chunkRows, est, byteOrder);
+      });
     },
     async session(snapshotName) {
       const c = await openSql(o.url, app);
