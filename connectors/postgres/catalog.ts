@@ -132,24 +132,22 @@ export interface RelationFacts {
 }
 
 export async function relationFacts(client: pg.Client, relid: number): Promise<RelationFacts> {
-  const rows = await sql(
-    client,
-    `select a.attname, a.attnotnull::text as attnotnull,
-            coalesce((select array_position(i.indkey::int2[], a.attnum) from pg_index i where i.indrelid = a.attrelid and i.indisprimary), 0)::text as pkpos
-       from pg_attribute a
-      where a.attrelid = $1::oid and a.attnum > 0 and not a.attisdropped`,
-    [relid],
-    'reading table columns',
-  );
-  const notNull = new Set<string>();
-  const pk: { name: string; pos: number }[] = [];
-  for (const r of rows) {
-    if (r.attnotnull === 'true') notNull.add(r.attname ?? '');
-    const pos = Number(r.pkpos ?? 0);
-    if (pos > 0) pk.push({ name: r.attname ?? '', pos });
-  }
-  pk.sort((a, b) => a.pos - b.pos);
-  return { exists: rows.length > 0, notNull, primaryKey: pk.map((p) => p.name) };
+  const [cols, pk] = await Promise.all([
+    sql(client, `select attname, attnotnull::text as attnotnull from pg_attribute where attrelid = $1::oid and attnum > 0 and not attisdropped`, [relid], 'reading table columns'),
+    sql(
+      client,
+      `select a.attname from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
+         join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+        where i.indrelid = $1::oid and i.indisprimary order by k.ord`,
+      [relid],
+      'reading the primary key',
+    ),
+  ]);
+  return {
+    exists: cols.length > 0,
+    notNull: new Set(cols.filter((r) => r.attnotnull === 'true').map((r) => r.attname ?? '')),
+    primaryKey: pk.map((r) => r.attname ?? ''),
+  };
 }
 
 /** format_type() of each (oid, typmod): the source's own type text for TableSchema.sourceType. */

@@ -3,8 +3,9 @@
 // literal expectations for the tricky cases, and by handing every value back to PostgreSQL and
 // asking whether it equals the stored one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PipelineConfig } from '../../config/schema.js';
 import { parseLsn } from '../../connectors/postgres/lsn.js';
-import type { ChangeEvent, ColumnValue, PipelineConfig } from '../../schemas/index.js';
+import type { ChangeEvent, ColumnValue } from '../../schemas/index.js';
 import {
   type Running,
   type TestDb,
