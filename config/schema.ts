@@ -85,6 +85,28 @@ export const mysqlSourceOptions = z.strictObject({
   serverId: z.number().int().min(1).max(4294967295).optional(),
   /** Where to start when there is no stored offset: the current end of the binlog, or a snapshot. @defaultValue end */
   startFrom: z.enum(['end', 'snapshot']).default('end'),
+  /**
+   * Milliseconds of source silence after which the server sends a binlog heartbeat; the
+   * connector then publishes a heartbeat record and stores its position. 0 turns heartbeat
+   * records off (the server heartbeat stays at 10 s for liveness). @defaultValue 10000
+   */
+  heartbeatIntervalMs: z.number().int().min(0).default(10_000),
+  /** Table always captured whatever the filter (incremental-snapshot signals), `db.table`. */
+  signalTable: z.string().regex(/^[^.\s]+\.[^.\s]+$/, { error: 'expected db.table' }).optional(),
+  /** Topic of the schema history (one partition, kept forever). @defaultValue `<prefix>.<source>.schema-history` */
+  schemaHistoryTopic: z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'expected letters, digits, ., _ and -' }).optional(),
+  /** Most change events in one Kafka transaction. @defaultValue 2000 */
+  maxBatchEvents: z.number().int().positive().default(2000),
+  /**
+   * Most estimated encoded bytes in one Kafka transaction; keep it under the broker's
+   * message.max.bytes. A source transaction larger than this is published in chunks.
+   * @defaultValue 786432
+   */
+  maxBatchBytes: z.number().int().min(16 * 1024).default(768 * 1024),
+  /** Binlog bytes read ahead of Kafka before the replication socket is paused. @defaultValue 33554432 */
+  readAheadBytes: z.number().int().min(1024 * 1024).default(32 * 1024 * 1024),
+  /** Host name this connector registers with (SHOW SLAVE HOSTS). @defaultValue `cdc-<pipeline>-<source>` */
+  reportHost: z.string().max(60).optional(),
 });
 
 export const sourceConfig = z.strictObject({

@@ -3,6 +3,7 @@ import { urlKind } from '../config/schema.js';
 import { CdcError } from '../schemas/errors.js';
 import type { SourceConnector } from './source.js';
 import { createPostgresSource } from './postgres/index.js';
+import { createMysqlSource } from './mysql/index.js';
 
 export type { SourceConnector, SourceContext, SourceBatch, SourceRecord } from './source.js';
 
@@ -10,6 +11,7 @@ export type { SourceConnector, SourceContext, SourceBatch, SourceRecord } from '
 export async function createSource(source: SourceConfig, cfg: PipelineConfig): Promise<SourceConnector> {
   const kind = urlKind(source.url);
   if (kind === 'postgres') return createPostgresSource(source, cfg);
+  if (kind === 'mysql') return createMysqlSource(source, cfg);
   void cfg;
   throw new CdcError(`source ${source.name}: the ${kind} source connector is not available in this build yet`, { retriable: false, code: 'UNSUPPORTED' });
 }
