@@ -163,7 +163,20 @@ export const kafkaConfig = z.strictObject({
   tombstones: z.boolean().default(true),
   /** @defaultValue json */
   encoding: z.enum(['json', 'avro']).default('json'),
-  schemaRegistry: z.strictObject({ url: z.url({ error: 'expected an http(s) URL' }) }).optional(),
+  /**
+   * Confluent-compatible schema registry for `encoding: avro` (Confluent, Apicurio's
+   * `/apis/ccompat/v7`, Karapace, Redpanda). See docs/avro.md.
+   */
+  schemaRegistry: z
+    .strictObject({
+      /** Base URL of the Confluent-compatible API; `user:password@` becomes basic auth. */
+      url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }),
+      /** Level set on the subjects the pipeline creates; changes are checked against it before publishing. @defaultValue BACKWARD */
+      compatibility: z.enum(['BACKWARD', 'BACKWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'NONE']).default('BACKWARD'),
+      /** Per-request timeout in milliseconds. @defaultValue 10000 */
+      timeoutMs: z.number().int().positive().default(10_000),
+    })
+    .optional(),
 });
 
 export const snapshotOptions = z

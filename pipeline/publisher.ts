@@ -1,10 +1,14 @@
 import type { Admin, Kafka, Message, Producer, Transaction } from 'kafkajs';
 import { CompressionTypes } from 'kafkajs';
 import type { SourceBatch } from '../connectors/source.js';
+import type { ChangeEvent, TransactionEvent } from '../schemas/change-event.js';
+import { jsonCodec } from '../schemas/codec/json.js';
 import type { EventCodec, EncodedRecord } from '../schemas/codec/types.js';
 import { encodePosition } from '../schemas/position.js';
-import { CdcError } from '../schemas/errors.js';
-import { counter, histogram } from '../util/metrics.js';
+import { CdcError, TableError } from '../schemas/errors.js';
+import { tableName } from '../schemas/table-schema.js';
+import { logger } from '../util/log.js';
+import { counter, gauge, histogram } from '../util/metrics.js';
 import { type SourceTopics, type TopicSpec, ensureTopics } from './topics.js';
 
 export interface PublisherOptions {
@@ -27,6 +31,13 @@ export interface PublisherOptions {
   transactional?: boolean;
   /** @defaultValue gzip off: kafkajs ships only gzip natively and it costs more CPU than it saves on loopback */
   compression?: CompressionTypes;
+  /**
+   * Where the events of a stopped table go. A codec that throws a TableError for an event (e.g.
+   * a schema change refused by the registry) stops that table only: its events from then on are
+   * written here, JSON-encoded with the reason in `cdc.parked.*` headers, so none is lost and the
+   * other tables keep flowing. @defaultValue `<prefix>.parked`
+   */
+  parkedTopic?: string;
 }
 
 export interface Publisher {
@@ -36,6 +47,8 @@ export interface Publisher {
 }
 
 const published = counter('cdc_events_published_total', 'Change events acknowledged by Kafka', ['source', 'op']);
+const tablesStopped = gauge('cdc_tables_stopped', 'Tables whose events are parked after a table-level failure', ['source', 'table']);
+const parkedEvents = counter('cdc_events_parked_total', 'Change events written to the parked topic', ['source', 'table']);
 const commitToKafka = histogram(
   'cdc_commit_to_kafka_seconds',
   'Source commit to Kafka acknowledgement',
@@ -75,11 +88,18 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
   await Promise.all([producer.connect(), admin.connect()]);
   const known = new Set<string>();
   const partitionCount = new Map<string, number>();
+  const parkedTopic = o.parkedTopic ?? `${o.topics.prefix}.parked`;
+  const parkCodec = jsonCodec();
+  /** Stopped tables (tableName) and why; in memory: after a restart the cause stops it again. */
+  const stopped = new Map<string, TableError>();
+  /** Events parked per open source transaction, to correct its END counts for the sinks. */
+  const parkedInTx = new Map<string, Map<string, number>>();
 
   await ensureTopics(
     admin,
     {
       [o.topics.transaction]: { ...o.topicSpec, partitions: 1 },
+      [parkedTopic]: { ...o.topicSpec, partitions: 1 },
       [o.topics.heartbeat]: { ...o.topicSpec, partitions: 1 },
       ...(o.offsetsTopic ? { [o.offsetsTopic]: { ...o.topicSpec, partitions: 1, compact: true } } : {}),
     },
@@ -94,6 +114,46 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
       partitionCount.set(topic, n);
     }
     return n;
+  }
+
+  function stopTable(table: string, err: TableError): void {
+    stopped.set(table, err);
+    tablesStopped.set({ source: o.sourceName, table }, 1);
+    logger().error({ source: o.sourceName, table, code: err.code, err: err.message }, `table ${table} stopped: its events go to ${parkedTopic}; other tables continue`);
+  }
+
+  async function parked(e: ChangeEvent, table: string, why: TableError): Promise<Message> {
+    const enc = await parkCodec.encodeChange(e);
+    parkedEvents.inc({ source: o.sourceName, table });
+    if (e.transaction !== null) {
+      let counts = parkedInTx.get(e.transaction.id);
+      if (!counts) parkedInTx.set(e.transaction.id, (counts = new Map()));
+      counts.set(table, (counts.get(table) ?? 0) + 1);
+    }
+    return {
+      key: Buffer.from(table),
+      value: enc.value,
+      headers: { ...enc.headers, 'cdc.parked.topic': o.topics.table(e.schema.id), 'cdc.parked.code': why.code, 'cdc.parked.reason': why.message },
+    };
+  }
+
+  /** A transaction's END without the events that were parked, so sinks do not wait for them. */
+  function withoutParked(t: TransactionEvent): TransactionEvent {
+    const counts = t.status === 'END' ? parkedInTx.get(t.id) : undefined;
+    if (!counts) return t;
+    parkedInTx.delete(t.id);
+    let total = 0;
+    for (const n of counts.values()) total += n;
+    return {
+      ...t,
+      event_count: t.event_count === null ? null : t.event_count - total,
+      data_collections:
+        t.data_collections === null
+          ? null
+          : t.data_collections
+              .map((d) => ({ ...d, event_count: d.event_count - (counts.get(d.data_collection) ?? 0) }))
+              .filter((d) => d.event_count > 0),
+    };
   }
 
   async function build(batch: SourceBatch): Promise<{ events: Outgoing[]; checkpoint: Outgoing[] }> {
@@ -118,7 +178,20 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
         case 'change': {
           const e = rec.event;
           const topic = o.topics.table(e.schema.id);
-          const enc = await o.codec.encodeChange(e);
+          const table = tableName(e.schema.id);
+          let enc: EncodedRecord | undefined;
+          if (!stopped.has(table)) {
+            try {
+              enc = await o.codec.encodeChange(e);
+            } catch (err) {
+              if (!(err instanceof TableError)) throw err;
+              stopTable(table, err);
+            }
+          }
+          if (enc === undefined) {
+            add(parkedTopic, await parked(e, table, stopped.get(table)!));
+            break;
+          }
           if (enc.key === null) {
             if (e.op === 't') {
               // A truncate concerns every key: put it in every partition so each partition's
@@ -136,7 +209,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
           break;
         }
         case 'transaction':
-          add(o.topics.transaction, toMessage(await o.codec.encodeTransaction(rec.event)));
+          add(o.topics.transaction, toMessage(await o.codec.encodeTransaction(withoutParked(rec.event))));
           break;
         case 'heartbeat':
           add(o.topics.heartbeat, {

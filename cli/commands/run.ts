@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { createSource } from '../../connectors/index.js';
+import { createCodec } from '../../pipeline/codec.js';
 import { createKafka } from '../../pipeline/kafka.js';
 import { runSource } from '../../pipeline/source-runner.js';
-import { jsonCodec } from '../../schemas/codec/json.js';
 import { createLogger, setLogger } from '../../util/log.js';
 import { serveMetrics } from '../../util/metrics.js';
 
@@ -22,11 +22,14 @@ export function registerRun(program: Command): void {
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort(new Error(sig)));
       if (cfg.metrics) await serveMetrics(cfg.metrics.port);
       const kafka = createKafka(cfg.kafka);
+      // kafka.encoding: json, or avro with the schema registry (one codec, its caches shared).
+      const codec = createCodec(cfg);
       const tasks: Promise<void>[] = [];
       for (const source of cfg.sources) {
         if (only && !only.has(source.name)) continue;
         const connector = await createSource(source, cfg);
-        tasks.push(runSource({ cfg, source, connector, kafka, codec: jsonCodec(), log: log.child({ source: source.name }), signal: ac.signal }));
+        // MySQL resumes from the stored checkpoint: events and checkpoint commit in one Kafka transaction.
+        tasks.push(runSource({ cfg, source, connector, kafka, codec, log: log.child({ source: source.name }), signal: ac.signal, transactional: connector.kind === 'mysql' }));
       }
       if (tasks.length === 0) throw new Error('nothing to run: the config has no sources or sinks (or --only matched none)');
       // The first permanent failure stops everything: a half-running pipeline hides problems.

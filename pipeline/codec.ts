@@ -1,0 +1,31 @@
+import type { PipelineConfig } from '../config/schema.js';
+import { avroCodec } from '../schemas/avro/codec.js';
+import { jsonCodec } from '../schemas/codec/json.js';
+import type { EventCodec } from '../schemas/codec/types.js';
+import { ConfigError } from '../schemas/errors.js';
+import { httpSchemaRegistry } from './schema-registry.js';
+import { type SourceTopics, sourceTopics } from './topics.js';
+
+/**
+ * The codec `kafka.encoding` asks for: JSON (Debezium envelope, schema in a header), or Avro in
+ * the Confluent wire format with schemas in `kafka.schemaRegistry` (subjects `<topic>-key` /
+ * `<topic>-value`). Sources and sinks of one pipeline must use the same one.
+ */
+export function createCodec(cfg: PipelineConfig): EventCodec {
+  if (cfg.kafka.encoding === 'json') return jsonCodec();
+  const reg = cfg.kafka.schemaRegistry;
+  if (!reg) throw new ConfigError(['kafka.schemaRegistry: required when kafka.encoding is avro']);
+  const prefix = cfg.kafka.topicPrefix ?? cfg.name;
+  const topics = new Map<string, SourceTopics>();
+  const of = (source: string): SourceTopics => {
+    let t = topics.get(source);
+    if (!t) topics.set(source, (t = sourceTopics(prefix, source)));
+    return t;
+  };
+  return avroCodec({
+    registry: httpSchemaRegistry({ url: reg.url, timeoutMs: reg.timeoutMs }),
+    topicOf: (e) => of(e.source.name).table(e.schema.id),
+    transactionTopicOf: (t) => of(t.source).transaction,
+    compatibility: reg.compatibility,
+  });
+}
