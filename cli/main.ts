@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerRun } from './commands/run.js';
+import { registerSnapshot } from './commands/snapshot.js';
 import { registerValidate } from './commands/validate.js';
 import { registerVerify } from './commands/verify.js';
 import { EXIT, reportError } from './exit.js';
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   registerValidate(program);
   registerRun(program);
   registerVerify(program);
+  registerSnapshot(program);
   return program;
 }
 
