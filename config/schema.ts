@@ -148,6 +148,18 @@ export const sinkConfig = z.strictObject({
   /** Most changes applied in one replica transaction. @defaultValue 1000 */
   batchSize: z.number().int().positive().default(1000),
   conflict: conflictOptions,
+  /** Schema (PostgreSQL) or database (MySQL) on the replica for the sink's offsets, tombstones and conflicts. @defaultValue cdc_meta */
+  metaSchema: z.string().min(1).max(63).default('cdc_meta'),
+  /** Partitions one worker applies at once (key mode); each holds a replica connection. @defaultValue 3 */
+  concurrency: z.number().int().positive().max(64).default(3),
+  /** Milliseconds between looks for new table topics of the sink's sources. @defaultValue 10000 */
+  topicRefreshIntervalMs: z.number().int().positive().default(10_000),
+  /**
+   * Transaction mode: most change events buffered per partition while waiting for the rest of a
+   * source transaction; past it the partition pauses. A larger transaction is applied in chunks
+   * inside one open replica transaction, so memory stays bounded. @defaultValue 20000
+   */
+  maxBufferedEvents: z.number().int().positive().default(20_000),
 });
 
 export const kafkaConfig = z.strictObject({

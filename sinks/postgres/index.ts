@@ -1,0 +1,28 @@
+import { createResolver } from '../conflict/index.js';
+import type { SinkFactory } from '../factory.js';
+import { createReplicaSink } from '../replica.js';
+import { postgresPool } from './connection.js';
+import { postgresDialect } from './dialect.js';
+
+/**
+ * PostgreSQL replica. Tables land in the URL's database, schema `targetSchema` (default: the
+ * source's schema, or the MySQL database name). Replica transactions commit with
+ * `synchronous_commit = off`, as PostgreSQL's own apply worker does: rows and their offsets are
+ * lost or kept together in a crash, so a replay repairs it (exactly-once effect holds).
+ */
+export const postgresSink = ((cfg, ctx) =>
+  createReplicaSink({
+    name: cfg.name,
+    kind: 'postgres',
+    dialect: postgresDialect(),
+    pool: postgresPool(cfg.url, { max: cfg.concurrency + 2, log: ctx.log, applicationName: `cdc-sink-${cfg.name}` }),
+    mapName: (id) => ({ schema: cfg.targetSchema ?? id.schema ?? id.db, table: id.table }),
+    metaSchema: cfg.metaSchema,
+    dropColumns: cfg.dropColumns,
+    resolver: createResolver(cfg.conflict),
+    tombstoneHorizonDays: cfg.conflict.tombstoneHorizonDays,
+    logConflicts: cfg.conflict.logConflicts,
+    log: ctx.log,
+    statementRows: ctx.statementRows,
+    beginSql: ['SET LOCAL synchronous_commit = off'],
+  })) satisfies SinkFactory;
