@@ -136,6 +136,30 @@ export async function collect(topics: string[], until: (msgs: Msg[]) => boolean,
   return got;
 }
 
+/** Every record of `topics` up to their current ends (high watermarks read first). */
+export async function readAll(topics: string[], timeoutMs = 120_000): Promise<Msg[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map<string, number>();
+  try {
+    for (const t of topics) for (const o of await admin.fetchTopicOffsets(t)) if (Number(o.high) > 0) ends.set(`${t}/${o.partition}`, Number(o.high));
+  } finally {
+    await admin.disconnect();
+  }
+  if (ends.size === 0) return [];
+  const done = new Set<string>();
+  return collect(
+    topics,
+    (msgs) => {
+      const m = msgs.at(-1)!;
+      const k = `${m.topic}/${m.partition}`;
+      if (Number(m.offset) + 1 >= (ends.get(k) ?? 0)) done.add(k);
+      return done.size === ends.size;
+    },
+    timeoutMs,
+  );
+}
+
 export async function waitForTopics(topics: string[], timeoutMs = 60_000): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
