@@ -1,0 +1,187 @@
+// Slot and publication management, table selection (filter, keyless tables, signal table, new
+// tables), server validation and the slot-created hook, against the shared source server.
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { PipelineConfig } from '../../config/schema.js';
+import { createPostgresSource } from '../../connectors/postgres/index.js';
+import { ConfigError } from '../../schemas/index.js';
+import { uniq } from '../helpers.js';
+import { type Running, type TestDb, adminQuery, changes, collect, createTestDb, deleteTopics, dropTestDb, sleep, startSource, testConfig, topicsOf } from './harness.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+async function setup(prefix: string, ddl: string, opts: Parameters<typeof testConfig>[1] = {}): Promise<{ db: TestDb; cfg: PipelineConfig }> {
+  const db = await createTestDb(prefix);
+  cleanups.push(() => dropTestDb(db));
+  if (ddl) await db.q(ddl);
+  const cfg = testConfig(db, opts);
+  cleanups.push(() => deleteTopics(cfg.name));
+  return { db, cfg };
+}
+
+function run(cfg: PipelineConfig, hooks = {}): Running {
+  const r = startSource(cfg, hooks);
+  cleanups.push(() => r.stop());
+  return r;
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const publicationTables = async (db: TestDb) =>
+  (await db.q(`select schemaname || '.' || tablename as t from pg_publication_tables where pubname = $1 order by 1`, [db.name])).map((r) => r.t);
+const slotActive = (db: TestDb) => until('slot', async () => (await db.q(`select 1 from pg_replication_slots where slot_name = $1 and active`, [db.name])).length > 0);
+
+describe('postgres source: publication and table selection', () => {
+  it('publishes only the filtered tables, skips keyless ones without breaking their updates, and adds the signal table', async () => {
+    const { db, cfg } = await setup(
+      't_filter',
+      `create schema app;
+       create table app.users (id int primary key, name text);
+       create table app.tmp_x (id int primary key);
+       create table app.nokey (a int, b text);
+       create table other (id int primary key);
+       create table public.cdc_signal (id text primary key, type text, data text);`,
+      { source: { tables: { include: ['app.*'], exclude: ['app.tmp_*'] } }, postgres: { signalTable: 'public.cdc_signal' } },
+    );
+    run(cfg);
+    await slotActive(db);
+    expect(await publicationTables(db)).toEqual(['app.users', 'public.cdc_signal']);
+    await db.q(`insert into app.users values (1, 'ada'); insert into app.nokey values (1, 'x'); update app.nokey set b = 'y'; delete from app.nokey;
+                insert into other values (1); insert into cdc_signal values ('s1', 'execute-snapshot', '{}')`);
+    const t = topicsOf(cfg);
+    const msgs = await collect([t.table({ db: db.name, schema: 'app', table: 'users' }), t.table({ db: db.name, schema: 'public', table: 'cdc_signal' })], (m) => m.length >= 2);
+    const ev = await changes(msgs);
+    expect(ev.map((e) => `${e.schema.id.schema}.${e.schema.id.table}:${e.op}`).sort()).toEqual(['app.users:c', 'public.cdc_signal:c']);
+    expect(ev.find((e) => e.schema.id.table === 'cdc_signal')!.after).toEqual({ id: 's1', type: 'execute-snapshot', data: '{}' });
+  });
+
+  it('captures keyless tables with REPLICA IDENTITY FULL when configured', async () => {
+    const { db, cfg } = await setup('t_keyless', `create table nokey (a int, b text); insert into nokey values (1, 'x')`, { postgres: { keylessTables: 'replica-identity-full' } });
+    run(cfg);
+    await slotActive(db);
+    expect((await db.q(`select relreplident::text as r from pg_class where relname = 'nokey'`))[0]!.r).toBe('f');
+    await db.q(`update nokey set b = 'y'; delete from nokey`);
+    const topic = topicsOf(cfg).table({ db: db.name, schema: 'public', table: 'nokey' });
+    const ev = await changes(await collect([topic], (m) => m.length >= 2));
+    expect(ev.map((e) => e.op)).toEqual(['u', 'd']);
+    expect(ev[0]!.before).toEqual({ a: 1, b: 'x' });
+    expect(ev[0]!.after).toEqual({ a: 1, b: 'y' });
+    expect(ev[1]!.before).toEqual({ a: 1, b: 'y' });
+    expect(ev[0]!.schema.primaryKey).toEqual([]);
+  });
+
+  it('adds tables created later to a filtered publication', async () => {
+    const { db, cfg } = await setup('t_refresh', `create table first (id int primary key)`, { postgres: { tableRefreshIntervalMs: 300 } });
+    run(cfg);
+    await slotActive(db);
+    await db.q(`create table later (id int primary key, v text)`);
+    await until('later in publication', async () => (await publicationTables(db)).includes('public.later'));
+    await db.q(`insert into later values (1, 'v')`);
+    const ev = await changes(await collect([topicsOf(cfg).table({ db: db.name, schema: 'public', table: 'later' })], (m) => m.length >= 1));
+    expect(ev[0]!.after).toEqual({ id: 1, v: 'v' });
+  });
+
+  it('captures a new table from its first row with publicationMode all-tables, filtering on our side', async () => {
+    const { db, cfg } = await setup('t_alltables', `create table skipped (id int primary key)`, {
+      source: { tables: { exclude: ['public.skipped'] } },
+      postgres: { publicationMode: 'all-tables' },
+    });
+    run(cfg);
+    await slotActive(db);
+    expect((await db.q(`select puballtables::text as a from pg_publication where pubname = $1`, [db.name]))[0]!.a).toBe('true');
+    await db.q(`create table fresh (id int primary key); insert into fresh values (7); insert into skipped values (1)`);
+    const ev = await changes(await collect([topicsOf(cfg).table({ db: db.name, schema: 'public', table: 'fresh' })], (m) => m.length >= 1));
+    expect(ev[0]!.after).toEqual({ id: 7 });
+    await sleep(500);
+    const admin = (await import('./harness.js')).kafka.admin();
+    await admin.connect();
+    const topics = await admin.listTopics();
+    await admin.disconnect();
+    expect(topics).not.toContain(topicsOf(cfg).table({ db: db.name, schema: 'public', table: 'skipped' }));
+  });
+});
+
+describe('postgres source: slot creation hook', () => {
+  it('runs onSlotCreated between slot creation and streaming, with a usable exported snapshot', async () => {
+    const { db, cfg } = await setup('t_hook', `create table t (id int primary key); insert into t values (1), (2)`);
+    let seen: { snapshotName: string | null; consistentPoint: string; rows: string[] } | null = null;
+    run(cfg, {
+      onSlotCreated: async (info: { snapshotName: string | null; consistentPoint: string }) => {
+        // A write after the slot exists: in the stream, not in the snapshot.
+        await db.q(`insert into t values (3)`);
+        const c = new pg.Client(db.url);
+        await c.connect();
+        try {
+          await c.query('begin isolation level repeatable read');
+          await c.query(`set transaction snapshot '${info.snapshotName}'`);
+          const rows = (await c.query('select id from t order by id')).rows.map((r: { id: number }) => String(r.id));
+          await c.query('commit');
+          seen = { ...info, rows };
+        } finally {
+          await c.end();
+        }
+      },
+    });
+    const ev = await changes(await collect([topicsOf(cfg).table({ db: db.name, schema: 'public', table: 't' })], (m) => m.length >= 1));
+    expect(seen).not.toBeNull();
+    expect(seen!.rows).toEqual(['1', '2']);
+    expect(seen!.consistentPoint).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(ev.map((e) => e.after)).toEqual([{ id: 3 }]);
+  });
+});
+
+describe('postgres source: validate', () => {
+  it('passes on a correctly configured server', async () => {
+    const { cfg } = await setup('t_valid_ok', '');
+    await expect(createPostgresSource(cfg.sources[0]!, cfg).validate()).resolves.toBeUndefined();
+  });
+
+  it('names each server setting to change, one line each', async () => {
+    const { db, cfg: base } = await setup('t_valid_bad', `create table t (id int primary key)`);
+    const role = uniq('r_cdc');
+    await adminQuery(`create role ${role} login nosuperuser noreplication`);
+    cleanups.push(async () => {
+      await adminQuery(`drop owned by ${role}`).catch(() => undefined);
+      await adminQuery(`drop role if exists ${role}`);
+    });
+    await db.q(`revoke create on database ${db.name} from public`);
+    const foreignSlot = uniq('slot');
+    await db.q(`select pg_create_logical_replication_slot($1, 'test_decoding')`, [foreignSlot]);
+    cleanups.push(async () => void (await adminQuery(`select pg_drop_replication_slot($1)`, [foreignSlot]).catch(() => undefined)));
+    await db.q(`create publication ${db.name}_owned for table t`);
+
+    const url = new URL(db.url);
+    url.username = role;
+    const cfg = testConfig(db, {
+      source: { url: url.toString() },
+      postgres: { slot: foreignSlot, publication: `${db.name}_owned`, heartbeatIntervalMs: 1000 },
+    });
+    const err = await createPostgresSource(cfg.sources[0]!, cfg)
+      .validate()
+      .then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems.some((p) => p.includes(`role ${role} lacks the REPLICATION attribute: ALTER ROLE ${role} WITH REPLICATION`))).toBe(true);
+    expect(problems.some((p) => p.includes(`replication slot ${foreignSlot} uses plugin test_decoding`))).toBe(true);
+    expect(problems.some((p) => p.includes(`publication ${db.name}_owned is owned by postgres`))).toBe(true);
+    expect(problems.some((p) => p.includes('heartbeat table public.cdc_heartbeat does not exist') && p.includes('heartbeatIntervalMs: 0'))).toBe(true);
+    expect(problems.every((p) => !p.includes('\n'))).toBe(true);
+    void base;
+
+    // Same role, a publication it would have to create.
+    const cfg2 = testConfig(db, { source: { url: url.toString() }, postgres: { slot: uniq('s'), publication: uniq('p') } });
+    const err2 = (await createPostgresSource(cfg2.sources[0]!, cfg2).validate().catch((e: unknown) => e)) as ConfigError;
+    expect(err2.problems.some((p) => p.includes(`GRANT CREATE ON DATABASE ${db.name} TO ${role}`))).toBe(true);
+  });
+});
