@@ -4,7 +4,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaults, defaultServers, endpoints, redisPing, startDefaults } from '../../infra/servers.js';
+import { defaults, defaultServers, endpoints, ports, redisPing, startDefaults } from '../../infra/servers.js';
 
 describe('default servers', () => {
   beforeAll(async () => {
@@ -26,10 +26,10 @@ describe('default servers', () => {
 
   it('exposes working endpoints', async () => {
     expect(endpoints).toMatchObject({
-      kafka: '127.0.0.1:19092',
-      pgSource: 'postgres://postgres@127.0.0.1:55432/postgres',
-      mariaSource: 'mysql://root@127.0.0.1:33306',
-      redis: 'redis://127.0.0.1:6379',
+      kafka: `127.0.0.1:${ports.kafka}`,
+      pgSource: `postgres://postgres@127.0.0.1:${ports.pgSource}/postgres`,
+      mariaSource: `mysql://root@127.0.0.1:${ports.mariaSource}`,
+      redis: `redis://127.0.0.1:${ports.redis}`,
     });
     const client = new pg.Client({ connectionString: endpoints.pgSource });
     await client.connect();
