@@ -9,7 +9,7 @@ import type { PostgresSourceHooks } from '../../connectors/postgres/options.js';
 import { runSource } from '../../pipeline/source-runner.js';
 import { type SourceTopics, sourceTopics } from '../../pipeline/topics.js';
 import { type ChangeEvent, HEADER, type TransactionEvent, jsonCodec } from '../../schemas/index.js';
-import { createLogger } from '../../util/log.js';
+import { type Logger, createLogger } from '../../util/log.js';
 import { env, testKafka, uniq } from '../helpers.js';
 
 export const kafka = testKafka();
@@ -83,7 +83,7 @@ export interface Running {
 }
 
 /** Runs the connector in this process through the real runner and publisher. */
-export function startSource(cfg: PipelineConfig, hooks: PostgresSourceHooks = {}): Running {
+export function startSource(cfg: PipelineConfig, hooks: PostgresSourceHooks = {}, log?: Logger): Running {
   const source = cfg.sources[0]!;
   const ac = new AbortController();
   const connector = createPostgresSource(source, cfg, hooks);
@@ -93,7 +93,7 @@ export function startSource(cfg: PipelineConfig, hooks: PostgresSourceHooks = {}
     connector,
     kafka,
     codec: jsonCodec(),
-    log: createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ source: source.name }),
+    log: log ?? createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ source: source.name }),
     signal: ac.signal,
   });
   done.catch(() => undefined);
