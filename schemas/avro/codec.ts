@@ -12,7 +12,7 @@ import { parseAvro } from './long.js';
 import { avroNamespace } from './names.js';
 import { type CompatibilityLevel, type SchemaRegistryClient, SchemaRegistryError } from './registry.js';
 import { rowDecoder, rowEncoder } from './rows.js';
-import { frame, unframe } from './wire.js';
+import { encodeFramed, frame, unframe } from './wire.js';
 
 export interface AvroCodecOptions {
   registry: SchemaRegistryClient;
@@ -66,14 +66,13 @@ type DecodePlan = ChangeDecodePlan | TransactionDecodePlan;
 // ------------------------------------------------------------------ source / transaction blocks
 
 const OPTIONAL_SOURCE_KEYS = ['ts_us', 'lsn', 'commit_lsn', 'file', 'pos', 'row', 'server_id', 'origin'] as const;
-const LONG_SOURCE_KEYS = new Set(['ts_us', 'pos', 'server_id']);
 
 function encodeSource(s: SourceInfo): AvroRecord {
   const out: AvroRecord = {
     version: s.version,
     connector: s.connector,
     name: s.name,
-    ts_ms: BigInt(s.ts_ms),
+    ts_ms: s.ts_ms,
     snapshot: s.snapshot,
     db: s.db,
     schema: s.schema,
@@ -83,7 +82,7 @@ function encodeSource(s: SourceInfo): AvroRecord {
   };
   for (const k of OPTIONAL_SOURCE_KEYS) {
     const v = s[k];
-    out[k] = v === undefined || v === null ? null : LONG_SOURCE_KEYS.has(k) ? BigInt(v) : v;
+    out[k] = v === undefined || v === null ? null : v;
   }
   return out;
 }
@@ -111,7 +110,7 @@ function decodeSource(a: AvroRecord): SourceInfo {
 }
 
 function encodeTxBlock(t: TransactionInfo | null): AvroRecord | null {
-  return t === null ? null : { id: t.id, total_order: BigInt(t.total_order), data_collection_order: BigInt(t.data_collection_order) };
+  return t === null ? null : { id: t.id, total_order: t.total_order, data_collection_order: t.data_collection_order };
 }
 
 function decodeTxBlock(a: AvroRecord | null): TransactionInfo | null {
@@ -354,18 +353,15 @@ export function avroCodec(o: AvroCodecOptions): AvroCodec {
       const plan = await planFor(e);
       try {
         const keyRow = eventKey(e);
-        const key = keyRow !== null && plan.key !== null ? frame(plan.key.id, plan.key.type.toBuffer(plan.key.encode(keyRow))) : null;
-        const value = frame(
-          plan.value.id,
-          plan.value.type.toBuffer({
-            before: e.before === null ? null : plan.encodeRow(e.before),
-            after: e.after === null ? null : plan.encodeRow(e.after),
-            source: encodeSource(e.source),
-            op: e.op,
-            ts_ms: BigInt(e.ts_ms),
-            transaction: encodeTxBlock(e.transaction),
-          }),
-        );
+        const key = keyRow !== null && plan.key !== null ? encodeFramed(plan.key.type, plan.key.id, plan.key.encode(keyRow)) : null;
+        const value = encodeFramed(plan.value.type, plan.value.id, {
+          before: e.before === null ? null : plan.encodeRow(e.before),
+          after: e.after === null ? null : plan.encodeRow(e.after),
+          source: encodeSource(e.source),
+          op: e.op,
+          ts_ms: e.ts_ms,
+          transaction: encodeTxBlock(e.transaction),
+        });
         return { key, value, headers: { [HEADER.position]: encodePosition(e.position) } };
       } catch (err) {
         // Every value the column types cannot hold goes to __cdc.raw, so this is a malformed

@@ -121,6 +121,11 @@ export function columnConverter(t: ColumnType, dialect: 'postgres' | 'mysql', fi
           avro: 'long',
           isString: false,
           encode(v) {
+            // Up to 15 digits a double holds it exactly: no BigInt needed.
+            if (typeof v === 'string' && v.length <= 15 && /^-?\d+$/.test(v)) {
+              const n = Number(v);
+              return String(n) === v ? n : new Inexact(n);
+            }
             if (typeof v !== 'string' && typeof v !== 'number') return UNREPRESENTABLE;
             let n: bigint;
             try {
@@ -255,10 +260,13 @@ export function columnConverter(t: ColumnType, dialect: 'postgres' | 'mysql', fi
         encode(v) {
           if (typeof v !== 'string') return UNREPRESENTABLE;
           const us = parseTimestamp(v, tz);
-          if (us === undefined || us < INT64_MIN || us > INT64_MAX) return UNREPRESENTABLE;
+          if (us === undefined || (typeof us === 'bigint' && (us < INT64_MIN || us > INT64_MAX))) return UNREPRESENTABLE;
           return formatTimestamp(us, tz, style) === v ? us : new Inexact(us);
         },
-        decode: (a) => formatTimestamp(a as bigint, tz, style),
+        decode: (a) => {
+          const n = Number(a as bigint);
+          return formatTimestamp(Number.isSafeInteger(n) ? n : (a as bigint), tz, style);
+        },
         zero: 0n,
         zeroJson: 0,
       };

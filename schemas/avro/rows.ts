@@ -17,18 +17,17 @@ export function rowEncoder(fields: FieldPlan[], required: boolean): (row: Row) =
   return (row) => {
     const out: AvroRow = {};
     let meta: RowMeta | null = null;
-    const note = (): RowMeta => (meta ??= { raw: {}, absent: [] });
     for (const p of fields) {
       const v = row[p.column];
       if (v === undefined) {
         out[p.field] = required ? p.conv.zero : null;
-        note().absent.push(p.field);
+        (meta ??= { raw: {}, absent: [] }).absent.push(p.field);
         continue;
       }
       if (v === null) {
         if (required) {
           out[p.field] = p.conv.zero;
-          note().raw[p.field] = 'null';
+          (meta ??= { raw: {}, absent: [] }).raw[p.field] = 'null';
         } else out[p.field] = null;
         continue;
       }
@@ -37,10 +36,10 @@ export function rowEncoder(fields: FieldPlan[], required: boolean): (row: Row) =
       const r = v === UNCHANGED && !p.conv.isString ? UNREPRESENTABLE : p.conv.encode(v);
       if (r === UNREPRESENTABLE) {
         out[p.field] = required ? p.conv.zero : null;
-        note().raw[p.field] = JSON.stringify(v);
+        (meta ??= { raw: {}, absent: [] }).raw[p.field] = JSON.stringify(v);
       } else if (r instanceof Inexact) {
         out[p.field] = r.value;
-        note().raw[p.field] = JSON.stringify(v);
+        (meta ??= { raw: {}, absent: [] }).raw[p.field] = JSON.stringify(v);
       } else out[p.field] = r;
     }
     out[ROW_META_FIELD] = meta;

@@ -33,11 +33,11 @@ describe('dates', () => {
 
 describe('times', () => {
   it('round-trips PostgreSQL (trimmed) and MySQL (fixed fsp) fractions', () => {
-    expect(parseTime('12:00:00.5')).toBe(43_200_500_000n);
-    expect(formatTime(43_200_500_000n, 'trim')).toBe('12:00:00.5');
-    expect(formatTime(43_200_500_000n, { fixed: 3 })).toBe('12:00:00.500');
-    expect(formatTime(43_200_000_000n, { fixed: 0 })).toBe('12:00:00');
-    expect(formatTime(43_200_000_000n, 'trim')).toBe('12:00:00');
+    expect(parseTime('12:00:00.5')).toBe(43_200_500_000);
+    expect(formatTime(43_200_500_000, 'trim')).toBe('12:00:00.5');
+    expect(formatTime(43_200_500_000, { fixed: 3 })).toBe('12:00:00.500');
+    expect(formatTime(43_200_000_000, { fixed: 0 })).toBe('12:00:00');
+    expect(formatTime(43_200_000_000, 'trim')).toBe('12:00:00');
     for (const t of ['24:00:00', '00:00:00.000001', '23:59:59.999999']) expect(formatTime(parseTime(t)!, 'trim')).toBe(t);
   });
 
@@ -54,17 +54,21 @@ describe('times', () => {
 describe('timestamps', () => {
   it('agrees with Date for instants and keeps microseconds', () => {
     const us = parseTimestamp('2026-11-25T22:08:24.123456Z', true)!;
-    expect(us).toBe(BigInt(Date.UTC(2026, 10, 25, 22, 8, 24, 123)) * 1000n + 456n);
+    expect(us).toBe(Date.UTC(2026, 10, 25, 22, 8, 24, 123) * 1000 + 456);
     expect(formatTimestamp(us, true, 'trim')).toBe('2026-11-25T22:08:24.123456Z');
   });
 
   it('handles times before 1970, BC and far future', () => {
     for (const t of ['1969-12-31T23:59:59.999999', '1900-01-01T00:00:00', '0044-03-15T12:00:00 BC', '294276-12-31T23:59:59.999999', '0001-01-01T00:00:00']) {
       const us = parseTimestamp(t, false);
-      expect(us, t).toBeTypeOf('bigint');
+      expect(['bigint', 'number'], t).toContain(typeof us);
       expect(formatTimestamp(us!, false, 'trim')).toBe(t);
     }
     expect(formatTimestamp(-1n, true, 'trim')).toBe('1969-12-31T23:59:59.999999Z');
+    expect(formatTimestamp(-1, true, 'trim')).toBe('1969-12-31T23:59:59.999999Z');
+    // Far from 1970 the microseconds need a BigInt; both paths print the same.
+    expect(typeof parseTimestamp('294276-12-31T23:59:59.999999', false)).toBe('bigint');
+    expect(formatTimestamp(BigInt(parseTimestamp('2026-11-25T22:08:24.123456Z', true)!), true, 'trim')).toBe('2026-11-25T22:08:24.123456Z');
   });
 
   it('needs the Z exactly when the type has a time zone', () => {

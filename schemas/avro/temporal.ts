@@ -81,34 +81,37 @@ function fraction(us: number, style: FractionStyle): string {
 const TIME = /^(-)?(\d{2,}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/;
 
 /** 'HH:MM:SS[.ffffff]' (MySQL: signed, hours up to 838) -> microseconds. */
-export function parseTime(text: string): bigint | undefined {
+export function parseTime(text: string): number | undefined {
   const m = TIME.exec(text);
   if (!m) return undefined;
   const mi = Number(m[3]);
   const s = Number(m[4]);
   if (mi > 59 || s > 59) return undefined;
-  const us = BigInt(Number(m[2]) * 3600 + mi * 60 + s) * 1_000_000n + BigInt((m[5] ?? '').padEnd(6, '0') || '0');
+  const us = (Number(m[2]) * 3600 + mi * 60 + s) * 1_000_000 + Number((m[5] ?? '').padEnd(6, '0'));
+  if (!Number.isSafeInteger(us)) return undefined;
   return m[1] ? -us : us;
 }
 
-export function formatTime(us: bigint, style: FractionStyle): string {
-  const neg = us < 0n;
+export function formatTime(time: number | bigint, style: FractionStyle): string {
+  const us = Number(time);
+  const neg = us < 0;
   const a = neg ? -us : us;
-  const secs = a / 1_000_000n;
-  const frac = Number(a % 1_000_000n);
-  const h = secs / 3600n;
-  const mi = Number((secs % 3600n) / 60n);
-  const s = Number(secs % 60n);
-  return `${neg ? '-' : ''}${h.toString().padStart(2, '0')}:${pad(mi, 2)}:${pad(s, 2)}${fraction(frac, style)}`;
+  const secs = Math.floor(a / 1_000_000);
+  const h = Math.floor(secs / 3600);
+  return `${neg ? '-' : ''}${pad(h, 2)}:${pad(Math.floor((secs % 3600) / 60), 2)}:${pad(secs % 60, 2)}${fraction(a % 1_000_000, style)}`;
 }
 
 const TIMESTAMP = /^(\d{4,})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z)?( BC)?$/;
+const US_PER_DAY_N = 86_400_000_000;
+/** Within ±100,000 days of 1970 (years 1696..2243) microseconds stay exact in a double. */
+const NUMBER_DAYS = 100_000;
 
 /**
  * 'YYYY-MM-DDTHH:MM:SS[.ffffff][Z][ BC]' -> microseconds since 1970-01-01T00:00 (UTC for `tz`,
- * wall clock otherwise). `tz` decides whether the 'Z' must be there.
+ * wall clock otherwise). `tz` decides whether the 'Z' must be there. A number when it is a safe
+ * integer (the usual case, no BigInt arithmetic), else a BigInt.
  */
-export function parseTimestamp(text: string, tz: boolean): bigint | undefined {
+export function parseTimestamp(text: string, tz: boolean): number | bigint | undefined {
   const m = TIMESTAMP.exec(text);
   if (!m || Boolean(m[8]) !== tz) return undefined;
   let y = Number(m[1]);
@@ -122,21 +125,31 @@ export function parseTimestamp(text: string, tz: boolean): bigint | undefined {
   const mi = Number(m[5]);
   const s = Number(m[6]);
   if (!validDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return undefined;
-  const day = BigInt(daysFromCivil(y, mo, d));
-  return day * US_PER_DAY + BigInt(h * 3600 + mi * 60 + s) * 1_000_000n + BigInt((m[7] ?? '').padEnd(6, '0') || '0');
+  const day = daysFromCivil(y, mo, d);
+  const inDay = (h * 3600 + mi * 60 + s) * 1_000_000 + Number((m[7] ?? '').padEnd(6, '0'));
+  if (Math.abs(day) <= NUMBER_DAYS) return day * US_PER_DAY_N + inDay;
+  return BigInt(day) * US_PER_DAY + BigInt(inDay);
 }
 
-export function formatTimestamp(us: bigint, tz: boolean, style: FractionStyle): string {
-  let day = us / US_PER_DAY;
-  let rem = us % US_PER_DAY;
-  if (rem < 0n) {
-    rem += US_PER_DAY;
-    day -= 1n;
+export function formatTimestamp(us: number | bigint, tz: boolean, style: FractionStyle): string {
+  let day: number;
+  let rem: number;
+  if (typeof us === 'number') {
+    day = Math.floor(us / US_PER_DAY_N);
+    rem = us - day * US_PER_DAY_N;
+  } else {
+    let bday = us / US_PER_DAY;
+    let brem = us % US_PER_DAY;
+    if (brem < 0n) {
+      brem += US_PER_DAY;
+      bday -= 1n;
+    }
+    day = Number(bday);
+    rem = Number(brem);
   }
-  const [y, m, d] = civilFromDays(Number(day));
+  const [y, m, d] = civilFromDays(day);
   const yt = yearText(y);
-  const secs = Number(rem / 1_000_000n);
-  const frac = Number(rem % 1_000_000n);
-  const time = `${pad(Math.floor(secs / 3600), 2)}:${pad(Math.floor((secs % 3600) / 60), 2)}:${pad(secs % 60, 2)}${fraction(frac, style)}`;
+  const secs = Math.floor(rem / 1_000_000);
+  const time = `${pad(Math.floor(secs / 3600), 2)}:${pad(Math.floor((secs % 3600) / 60), 2)}:${pad(secs % 60, 2)}${fraction(rem % 1_000_000, style)}`;
   return `${yt.text}-${pad(m, 2)}-${pad(d, 2)}T${time}${tz ? 'Z' : ''}${yt.bc ? ' BC' : ''}`;
 }
