@@ -58,6 +58,28 @@ export interface BinlogEvent {
   body: Buffer;
   /** Format description of the file the event came from (null only before the first one). */
   fde: FormatDescription | null;
+  /** The whole event as received (header, body, checksum), for fixtures and diagnostics. */
+  raw: Buffer;
+}
+
+/**
+ * Frames raw events as the server sends them: tracks the checksum algorithm (the connect-time
+ * setting until the first FORMAT_DESCRIPTION, then each file's own) and the current FDE.
+ */
+export class EventFramer {
+  private alg: number;
+  private fde: FormatDescription | null = null;
+  constructor(checksumAtConnect: string) {
+    this.alg = checksumAtConnect.toUpperCase() === 'CRC32' ? CHECKSUM_CRC32 : CHECKSUM_OFF;
+  }
+  frame(data: Buffer): BinlogEvent {
+    const ev = splitEvent(data, this.alg);
+    if (ev.fde) {
+      this.fde = ev.fde;
+      this.alg = ev.fde.checksumAlg;
+    }
+    return { header: ev.header, body: ev.body, fde: this.fde, raw: data };
+  }
 }
 
 export interface BinlogStream {
@@ -303,8 +325,7 @@ export async function openBinlogStream(o: BinlogStreamOptions): Promise<BinlogSt
     throw mysqlError(err, 'binlog connection setup');
   }
 
-  let alg = checksumAtConnect === 'CRC32' ? CHECKSUM_CRC32 : CHECKSUM_OFF;
-  let fde: FormatDescription | null = null;
+  const framer = new EventFramer(checksumAtConnect);
 
   const onPacket = (payload: Buffer): boolean => {
     lastPacketAt = Date.now();
@@ -321,12 +342,7 @@ export async function openBinlogStream(o: BinlogStreamOptions): Promise<BinlogSt
     try {
       // Copy: the packet is a view into the socket chunk, which would otherwise stay alive.
       const data = Buffer.from(payload.subarray(1));
-      const ev = splitEvent(data, alg);
-      if (ev.fde) {
-        fde = ev.fde;
-        alg = ev.fde.checksumAlg;
-      }
-      const event: BinlogEvent = { header: ev.header, body: ev.body, fde };
+      const event = framer.frame(data);
       if (waiter) {
         const w = waiter;
         waiter = null;
