@@ -210,8 +210,14 @@ export const snapshotOptions = z
     backoffMs: z.number().int().positive().default(1000),
     /** Rows per watermark window of an incremental snapshot (`cdc snapshot TABLE`). @defaultValue 5000 */
     incrementalChunkRows: z.number().int().positive().default(5000),
+    /**
+     * How PostgreSQL tables are split: ctid (heap page ranges, fastest, exact while the one
+     * exported snapshot lives), key (primary-key ranges, each resumable on its own after the
+     * snapshot is lost), or auto (ctid for the bulk path, key otherwise). @defaultValue auto
+     */
+    chunking: z.enum(['auto', 'key', 'ctid']).default('auto'),
   })
-  .default({ mode: 'initial', target: 'kafka', chunkRows: 50_000, concurrency: 2, attempts: 5, backoffMs: 1000, incrementalChunkRows: 5000 });
+  .default({ mode: 'initial', target: 'kafka', chunkRows: 50_000, concurrency: 2, attempts: 5, backoffMs: 1000, incrementalChunkRows: 5000, chunking: 'auto' });
 
 export const verifyOptions = z
   .strictObject({

@@ -183,7 +183,7 @@ export function snapshotProcessor(cfg: PipelineConfig, kafka: () => Kafka) {
         if (!sink) throw new CdcError(`no sink named ${sinkName}`, { retriable: false });
         const writer = await res.writer(sink.url);
         const dst = replicaTable(schema.id, sink, await replicaDb(sink.url));
-        await writer.prepare(schema, dst);
+        await writer.prepare(d.runId, schema, dst);
         let n: number | null;
         if (writer.dialect === 'postgres' && reader.dialect === 'postgres') {
           // PostgreSQL to PostgreSQL: COPY out of the snapshot piped into COPY in; no row ever decoded.
@@ -244,7 +244,7 @@ export interface RunSnapshotOptions {
   target?: SnapshotTarget;
   tables?: TableId[];
   runId?: string;
-  /** Use CTID page ranges for PostgreSQL tables (only safe while the one exported snapshot lives). @defaultValue false */
+  /** Force CTID page ranges (true) or key ranges (false) for PostgreSQL tables. @defaultValue snapshot.chunking */
   ctid?: boolean;
   /** Run chunk jobs in this process too. @defaultValue true */
   inProcessWorker?: boolean;
@@ -293,11 +293,14 @@ export async function runSnapshot(cfg: PipelineConfig, o: RunSnapshotOptions): P
     for (const id of tables) {
       const schema = await reader.describe(id);
       const table = tableKey(id);
-      const useCtid = reader.dialect === 'postgres' && (o.ctid === true || schema.primaryKey.length === 0);
+      const chunking = o.ctid === undefined ? cfg.snapshot.chunking : o.ctid ? 'ctid' : 'key';
+      const useCtid =
+        reader.dialect === 'postgres' &&
+        (schema.primaryKey.length === 0 || chunking === 'ctid' || (chunking === 'auto' && target === 'direct' && o.snapshotName !== null));
       const chunks = await reader.planChunks(schema, cfg.snapshot.chunkRows, { ctid: useCtid });
       for (const [i, w] of writers.entries()) {
         const dst = replicaTable(schema.id, sinks[i]!, await replicaDb(sinks[i]!.url));
-        await w.prepare(schema, dst);
+        await w.prepare(runId, schema, dst);
         // CTID chunks cannot delete their own range in the replica: empty the table once per run.
         if (chunks.some((c) => c.ctid) || schema.primaryKey.length === 0) await w.truncateOnce(runId, dst);
       }
@@ -324,6 +327,11 @@ export async function runSnapshot(cfg: PipelineConfig, o: RunSnapshotOptions): P
         throw new CdcError(`snapshot chunk ${f.data.table}#${f.data.chunk.index} failed after ${f.attemptsMade} attempts: ${f.failedReason}`, { retriable: false, code: 'SNAPSHOT_FAILED' });
       }
       await sleep(o.pollMs ?? 250);
+    }
+    // Deferred primary keys of tables this run created, built once all their rows are in.
+    for (const id of tables) {
+      const schema = await reader.describe(id);
+      for (const [i, w] of writers.entries()) await w.finalize(runId, schema, replicaTable(schema.id, sinks[i]!, await replicaDb(sinks[i]!.url)));
     }
     await store.setStatus(runId, 'done');
     const progress = await store.tables(runId);

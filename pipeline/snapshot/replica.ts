@@ -29,8 +29,14 @@ function pgTable(id: TableId): string {
 
 export interface ReplicaWriter {
   readonly dialect: 'postgres' | 'mysql';
-  /** Creates the replica table (same-dialect copy of the source's types) and the marker table when missing. */
-  prepare(src: TableSchema, dst: TableId): Promise<void>;
+  /**
+   * Creates the marker table, and the replica table (same-dialect copy of the source's types)
+   * when missing. A table created here gets its primary key only in `finalize`, after the load,
+   * the way pg_dump does it: one sorted index build instead of a B-tree insert per row.
+   */
+  prepare(runId: string, src: TableSchema, dst: TableId): Promise<void>;
+  /** After the last chunk: builds deferred keys. Idempotent. */
+  finalize(runId: string, src: TableSchema, dst: TableId): Promise<void>;
   /** Empties the replica table once per run (for CTID chunks, which cannot delete their own range). */
   truncateOnce(runId: string, dst: TableId): Promise<void>;
   /**
@@ -68,14 +74,42 @@ export async function pgReplicaWriter(url: string): Promise<ReplicaWriter> {
   const prepared = new Set<string>();
   return {
     dialect: 'postgres',
-    async prepare(src, dst) {
-      const k = `${dst.schema}.${dst.table}`;
+    async prepare(runId, src, dst) {
+      const k = `${runId}|${dst.schema}.${dst.table}`;
       if (prepared.has(k)) return;
       if (src.dialect !== 'postgres') throw new CdcError(`direct snapshot into PostgreSQL needs a PostgreSQL source (use snapshot.target: kafka)`, { retriable: false, code: 'CONFIG' });
-      await meta.query(`create schema if not exists ${qpg(dst.schema ?? 'public')}`).catch(() => undefined);
-      await meta.query(pgCreateTable(src, dst));
-      await meta.query(markerDdl(dst.schema ?? 'public'));
+      const schema = dst.schema ?? 'public';
+      await meta.query(`create schema if not exists ${qpg(schema)}`).catch(() => undefined);
+      await meta.query(markerDdl(schema));
+      await meta.query('begin');
+      try {
+        await meta.query(`select pg_advisory_xact_lock(hashtext($1))`, [`cdc-prepare/${schema}.${dst.table}`]);
+        const exists = await meta.query(`select to_regclass($1) is not null as e`, [pgTable(dst)]);
+        if (!exists.rows[0].e) {
+          await meta.query(pgCreateTable({ ...src, primaryKey: [] }, dst));
+          if (src.primaryKey.length > 0) await meta.query(`insert into ${qpg(schema)}.${MARKER_TABLE} (run_id, chunk_id, rows) values ($1, $2, 0) on conflict do nothing`, [runId, `deferkey:${dst.table}`]);
+        }
+        await meta.query('commit');
+      } catch (err) {
+        await meta.query('rollback').catch(() => undefined);
+        throw err;
+      }
       prepared.add(k);
+    },
+    async finalize(runId, src, dst) {
+      const schema = dst.schema ?? 'public';
+      await meta.query('begin');
+      try {
+        const m = await meta.query(`select rows from ${qpg(schema)}.${MARKER_TABLE} where run_id = $1 and chunk_id = $2 for update`, [runId, `deferkey:${dst.table}`]);
+        if (m.rowCount === 1 && Number(m.rows[0].rows) === 0) {
+          await meta.query(`alter table ${pgTable(dst)} add primary key (${src.primaryKey.map(qpg).join(', ')})`);
+          await meta.query(`update ${qpg(schema)}.${MARKER_TABLE} set rows = 1, done_at = now() where run_id = $1 and chunk_id = $2`, [runId, `deferkey:${dst.table}`]);
+        }
+        await meta.query('commit');
+      } catch (err) {
+        await meta.query('rollback').catch(() => undefined);
+        throw new CdcError(`building the primary key of ${pgTable(dst)}: ${(err as Error).message}`, { retriable: true, code: 'SNAPSHOT_KEY', cause: err });
+      }
     },
     async truncateOnce(runId, dst) {
       const schema = dst.schema ?? 'public';
@@ -102,15 +136,19 @@ export async function pgReplicaWriter(url: string): Promise<ReplicaWriter> {
           await c.query('rollback');
           return null;
         }
-        if (!chunk.ctid && src.primaryKey.length > 0) {
+        // A key range may hold rows from before (a re-snapshot into a used table): replace them.
+        // Not in a table this run created (it is empty but for committed chunks, and has no index yet).
+        const deferred = await c.query(`select 1 from ${qpg(schema)}.${MARKER_TABLE} where run_id = $1 and chunk_id = $2 and rows = 0`, [runId, `deferkey:${dst.table}`]);
+        if (!chunk.ctid && src.primaryKey.length > 0 && deferred.rowCount === 0) {
           const { where, values } = keyRangeSql({ ...src, id: dst }, chunk);
           await c.query(`delete from ${pgTable(dst)} where ${where}`, values);
         }
         let rows: number;
         const cols = src.columns.map((col) => qpg(col.name)).join(', ');
         if (data.kind === 'pg-copy') {
-          const ingest = c.query(copyFrom(`copy ${pgTable(dst)} (${cols}) from stdin`));
-          const out = data.source.query(copyTo(chunkCopyOutSql(src, chunk)));
+          const binary = process.env.CDC_SNAPSHOT_COPY_FORMAT === 'binary';
+          const ingest = c.query(copyFrom(`copy ${pgTable(dst)} (${cols}) from stdin${binary ? ' (format binary)' : ''}`));
+          const out = data.source.query(copyTo(chunkCopyOutSql(src, chunk, binary ? 'binary' : 'text')));
           await pipeline(out, ingest);
           rows = ingest.rowCount;
         } else {
@@ -188,7 +226,10 @@ export async function mysqlReplicaWriter(url: string): Promise<ReplicaWriter> {
   const marker = (db: string) => `${quoteId(db)}.${MARKER_TABLE}`;
   return {
     dialect: 'mysql',
-    async prepare(src, dst) {
+    async finalize() {
+      // InnoDB clusters rows by the key: loading with the key in place is the fast way there.
+    },
+    async prepare(_runId, src, dst) {
       const k = `${dst.db}.${dst.table}`;
       if (prepared.has(k)) return;
       if (src.dialect !== 'mysql') throw new CdcError(`direct snapshot into MySQL needs a MySQL source (use snapshot.target: kafka)`, { retriable: false, code: 'CONFIG' });

@@ -172,7 +172,7 @@ log: { level: warn }
 
     // Every chunk is in the replica exactly once (markers are unique per chunk); chunks finished
     // before the kill were not loaded again afterwards.
-    const markers = await exec(replica, `select chunk_id, rows, extract(epoch from done_at) * 1000 as at from public.cdc_snapshot_chunks where run_id = $1 and chunk_id not like 'truncate:%'`, [runId]);
+    const markers = await exec(replica, `select chunk_id, rows, extract(epoch from done_at) * 1000 as at from public.cdc_snapshot_chunks where run_id = $1 and chunk_id like '%#%'`, [runId]);
     expect(markers.rowCount).toBe(totalChunks);
     for (const m of markers.rows as { chunk_id: string; at: string }[]) {
       if (doneBefore.has(m.chunk_id)) expect(Number(m.at)).toBeLessThan(killedAt);
