@@ -68,8 +68,6 @@ export class Collations {
 export type TextDecodeFn = (buf: Buffer, start: number, end: number) => string;
 
 const WHATWG: Record<string, string> = {
-  // MySQL's latin1 is really cp1252 (0x80 = EUR SIGN), as WHATWG's "latin1" label also is.
-  latin1: 'windows-1252',
   latin2: 'iso-8859-2',
   latin5: 'iso-8859-9',
   latin7: 'iso-8859-13',
@@ -106,6 +104,34 @@ function utf32(buf: Buffer, start: number, end: number): string {
   return s;
 }
 
+/**
+ * MySQL's latin1 is cp1252 (0x80 = EURO SIGN), with the five bytes cp1252 leaves undefined mapped
+ * to the C1 controls. Decoded by hand: Node 20's TextDecoder('windows-1252') takes a latin1 fast
+ * path and returns U+0080 for 0x80.
+ */
+const CP1252_HIGH = [
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
+  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+];
+
+export function cp1252(buf: Buffer, start: number, end: number): string {
+  let plain = true;
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    if (b >= 0x80 && b < 0xa0) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return buf.toString('latin1', start, end);
+  let s = '';
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    s += String.fromCharCode(b >= 0x80 && b < 0xa0 ? CP1252_HIGH[b - 0x80]! : b);
+  }
+  return s;
+}
+
 const cache = new Map<string, TextDecodeFn>();
 
 /**
@@ -118,6 +144,7 @@ export function textDecoder(charset: string): TextDecodeFn {
   let fn: TextDecodeFn;
   if (charset === 'utf8mb4' || charset === 'utf8mb3' || charset === 'utf8') fn = utf8;
   else if (charset === 'ascii') fn = (buf, s, e) => buf.toString('latin1', s, e);
+  else if (charset === 'latin1') fn = cp1252;
   else if (charset === 'utf32') fn = utf32;
   else {
     const label = WHATWG[charset];

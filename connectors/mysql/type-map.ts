@@ -568,6 +568,9 @@ export function infoColumnType(c: InfoColumn): ColumnType {
       return c.isJson ? { kind: 'json' } : { kind: 'string', charset: c.charset ?? 'utf8mb4' };
     case 'json':
       return { kind: 'json' };
+    case 'uuid':
+      // MariaDB 10.7+: BINARY(16) in the binlog, in display byte order.
+      return { kind: 'uuid' };
     case 'tinyblob':
     case 'blob':
     case 'mediumblob':
