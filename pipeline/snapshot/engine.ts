@@ -7,7 +7,7 @@ import { urlKind } from '../../config/schema.js';
 import { openSql } from '../../connectors/postgres/catalog.js';
 import { beginSnapshot } from '../../connectors/postgres/snapshot.js';
 import { type Chunk, type SnapshotReader, chunkId } from '../../connectors/snapshot.js';
-import type { ChangeEvent, Row, SourcePosition, TableId, TableSchema } from '../../schemas/index.js';
+import type { Row, SourcePosition, TableId } from '../../schemas/index.js';
 import { jsonCodec } from '../../schemas/codec/json.js';
 import { CdcError } from '../../schemas/errors.js';
 import { encodePosition } from '../../schemas/position.js';
@@ -18,7 +18,10 @@ import { createQueue, createWorker, jobOptions, redisConnection } from '../jobs/
 import { findSource, openReader, replicaTable, tableKey } from '../jobs/readers.js';
 import { type Publisher, createPublisher } from '../publisher.js';
 import { sourceTopics } from '../topics.js';
+import { snapshotEvent } from './events.js';
 import { type ReplicaWriter, replicaWriter } from './replica.js';
+
+export { snapshotEvent };
 
 /**
  * Snapshot runs: a table list split into chunks, one bullmq job per chunk, every chunk read
@@ -58,32 +61,6 @@ function hash8(s: string): string {
 /** Deterministic run id: the same source position always means the same run (resume, not redo). */
 export function snapshotRunId(source: string, position: SourcePosition): string {
   return `snapshot-${source}-${hash8(encodePosition(position))}`;
-}
-
-/** An `op: r` event for one snapshot row, positioned at the snapshot's stream position. */
-export function snapshotEvent(sourceName: string, schema: TableSchema, row: Row, position: SourcePosition, seq: number, tsMs: number, flag: 'true' | 'incremental' = 'true'): ChangeEvent {
-  const pos: SourcePosition = position.kind === 'pg' ? { ...position, commitLsn: position.commitLsn ?? position.lsn, seq } : { ...position, seq };
-  return {
-    op: 'r',
-    before: null,
-    after: row,
-    source: {
-      version: '0.1.0',
-      connector: schema.dialect === 'postgres' ? 'postgresql' : 'mysql',
-      name: sourceName,
-      ts_ms: tsMs,
-      snapshot: flag,
-      db: schema.id.db,
-      schema: schema.id.schema,
-      table: schema.id.table,
-      txId: null,
-      ...(position.kind === 'pg' ? { lsn: position.lsn } : { file: position.file, pos: position.pos, gtid: null }),
-    },
-    ts_ms: Date.now(),
-    transaction: null,
-    schema,
-    position: pos,
-  };
 }
 
 /** Sinks loaded directly: same dialect as the source (the bulk path copies source types verbatim). */
