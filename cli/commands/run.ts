@@ -3,6 +3,7 @@ import { loadConfig } from '../../config/load.js';
 import { createSource } from '../../connectors/index.js';
 import { createCodec } from '../../pipeline/codec.js';
 import { createKafka } from '../../pipeline/kafka.js';
+import { runSink } from '../../pipeline/sink-runner.js';
 import { runSource } from '../../pipeline/source-runner.js';
 import { createLogger, setLogger } from '../../util/log.js';
 import { serveMetrics } from '../../util/metrics.js';
@@ -30,6 +31,10 @@ export function registerRun(program: Command): void {
         const connector = await createSource(source, cfg);
         // MySQL resumes from the stored checkpoint: events and checkpoint commit in one Kafka transaction.
         tasks.push(runSource({ cfg, source, connector, kafka, codec, log: log.child({ source: source.name }), signal: ac.signal, transactional: connector.kind === 'mysql' }));
+      }
+      for (const sink of cfg.sinks) {
+        if (only && !only.has(sink.name)) continue;
+        tasks.push(runSink({ cfg, sink, kafka, codec, log: log.child({ sink: sink.name }), signal: ac.signal }));
       }
       if (tasks.length === 0) throw new Error('nothing to run: the config has no sources or sinks (or --only matched none)');
       // The first permanent failure stops everything: a half-running pipeline hides problems.

@@ -1,0 +1,306 @@
+import type { Admin, Batch, Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import type { SinkConfig } from '../config/schema.js';
+import type { EventCodec } from '../schemas/codec/types.js';
+import { isRetriable, PoisonRecordError } from '../schemas/errors.js';
+import { OffsetFenceError } from '../sinks/errors.js';
+import { type ApplyHooks, type DeadLetter, partitionKey, type Sink, type SinkChange } from '../sinks/index.js';
+import type { Logger } from '../util/log.js';
+import { counter, gauge } from '../util/metrics.js';
+import { retry, type RetryOptions, sleep } from '../util/retry.js';
+import type { DeadLetterRecord, DeadLetterWriter } from './dead-letter.js';
+import type { SourceTopics } from './topics.js';
+
+/**
+ * The consuming side shared by both sink modes: which topics a sink reads, decoding, dead
+ * letters, and the replica-stored offsets (the replica is the authority; Kafka's committed offsets
+ * are written only so lag shows in the usual tools).
+ */
+
+export interface SinkConsumerOptions {
+  kafka: Kafka;
+  codec: EventCodec;
+  sink: Sink;
+  cfg: SinkConfig;
+  /** Topics of each source the sink applies. */
+  sources: SourceTopics[];
+  dlq: DeadLetterWriter;
+  log: Logger;
+  signal: AbortSignal;
+  /** Backoff for replica / Kafka failures (tests pass faster values). */
+  retry?: Partial<RetryOptions>;
+  /** Kafka group session timeout: how long a dead worker keeps its partitions. @defaultValue 30000 */
+  sessionTimeoutMs?: number;
+}
+
+const consumed = counter('cdc_sink_records_total', 'Kafka records consumed by sinks', ['sink']);
+const lagGauge = gauge('cdc_sink_lag_records', 'Records between the applied offset and the end of the partition', ['sink', 'topic', 'partition']);
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Matches the table topics of the given sources (not their transaction or heartbeat topics). */
+export function tableTopicMatcher(sources: SourceTopics[]): (topic: string) => number {
+  const res = sources.map((s) => new RegExp(`^${escapeRe(s.prefix)}\\.(?!(transaction|heartbeat)$).+$`));
+  return (topic) => res.findIndex((re) => re.test(topic));
+}
+
+export async function listTableTopics(admin: Admin, sources: SourceTopics[]): Promise<Set<string>> {
+  const match = tableTopicMatcher(sources);
+  return new Set((await admin.listTopics()).filter((t) => match(t) >= 0));
+}
+
+export function headerMap(h: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!h) return out;
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    const one = Array.isArray(v) ? v[v.length - 1] : v;
+    if (one !== undefined) out[k] = one.toString();
+  }
+  return out;
+}
+
+export interface Decoded {
+  changes: SinkChange[];
+  poison: DeadLetterRecord[];
+  /** Messages by `partition/offset`, to find the original record of a dead letter. */
+  messages: Map<string, KafkaMessage>;
+}
+
+/** Decodes a run of one partition's messages; tombstones are skipped, undecodable records are poison. */
+export async function decodeMessages(codec: EventCodec, topic: string, partition: number, messages: KafkaMessage[]): Promise<Decoded> {
+  const out: Decoded = { changes: [], poison: [], messages: new Map() };
+  for (const m of messages) {
+    out.messages.set(`${partition}/${m.offset}`, m);
+    if (m.value === null) continue;
+    try {
+      const event = await codec.decodeChange({ key: m.key ?? null, value: m.value, headers: headerMap(m.headers) });
+      if (event) out.changes.push({ event, ref: { topic, partition, offset: m.offset } });
+    } catch (err) {
+      const poison = err instanceof PoisonRecordError;
+      out.poison.push({ topic, partition, message: m, reason: (err as Error).message, code: poison ? 'UNDECODABLE' : 'DECODE_ERROR' });
+    }
+  }
+  return out;
+}
+
+/** A hook that sends a sink's dead letters to the DLQ, with the original records. */
+export function deadLetterHooks(dlq: DeadLetterWriter, messages: (topic: string) => Map<string, KafkaMessage>): ApplyHooks {
+  return {
+    async deadLetter(items: DeadLetter[]) {
+      const records: DeadLetterRecord[] = [];
+      for (const d of items) {
+        const m = messages(d.ref.topic).get(`${d.ref.partition}/${d.ref.offset}`);
+        if (m) records.push({ topic: d.ref.topic, partition: d.ref.partition, message: m, reason: d.reason, code: d.code });
+      }
+      await dlq.write(records);
+    },
+  };
+}
+
+/** Offsets of a partition range, for seeking an empty replica to the start of a partition. */
+async function lowWatermark(admin: Admin, topic: string, partition: number): Promise<string> {
+  const offs = await admin.fetchTopicOffsets(topic);
+  return offs.find((o) => o.partition === partition)?.low ?? '0';
+}
+
+function chunksOf<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+class Abandon extends Error {}
+
+/**
+ * Watches the sources' table topics and runs `start(topics)` for the current set; restarts it
+ * when new topics appear (kafkajs resolves a subscription's topics once, at subscribe time).
+ */
+export async function withTopicRefresh(
+  o: Pick<SinkConsumerOptions, 'kafka' | 'sources' | 'cfg' | 'log' | 'signal'>,
+  extraTopics: string[],
+  start: (topics: string[]) => Promise<{ stop(): Promise<void>; failed: Promise<never>; refreshRequested?: () => Promise<void> }>,
+): Promise<void> {
+  const admin = o.kafka.admin();
+  await admin.connect();
+  try {
+    while (!o.signal.aborted) {
+      const topics = await listTableTopics(admin, o.sources);
+      if (topics.size === 0) {
+        await sleep(Math.min(o.cfg.topicRefreshIntervalMs, 2000), o.signal).catch(() => undefined);
+        continue;
+      }
+      const existing = new Set(await admin.listTopics());
+      const extras = extraTopics.filter((t) => existing.has(t));
+      const running = await start([...topics, ...extras].sort());
+      o.log.info({ topics: topics.size }, 'sink consuming');
+      let refresh: 'new-topics' | 'abort' = 'abort';
+      try {
+        refresh = await new Promise<'new-topics' | 'abort'>((resolve, reject) => {
+          const onAbort = () => resolve('abort');
+          o.signal.addEventListener('abort', onAbort, { once: true });
+          running.failed.catch(reject);
+          const poll = async () => {
+            while (!o.signal.aborted) {
+              await Promise.race([sleep(o.cfg.topicRefreshIntervalMs, o.signal).catch(() => undefined), running.refreshRequested?.() ?? new Promise(() => undefined)]);
+              if (o.signal.aborted) return;
+              try {
+                const now = await listTableTopics(admin, o.sources);
+                const extrasNow = extraTopics.filter((t) => !extras.includes(t));
+                const newExtras = extrasNow.length > 0 ? (await admin.listTopics()).filter((t) => extrasNow.includes(t)) : [];
+                if ([...now].some((t) => !topics.has(t)) || newExtras.length > 0) {
+                  o.signal.removeEventListener('abort', onAbort);
+                  resolve('new-topics');
+                  return;
+                }
+              } catch (err) {
+                o.log.warn({ err: (err as Error).message }, 'cannot list topics; retrying');
+              }
+            }
+          };
+          void poll();
+        });
+      } finally {
+        await running.stop();
+      }
+      if (refresh === 'abort') return;
+      o.log.info('new table topics: restarting the sink consumer');
+    }
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * Key mode: a consumer group over every table topic of the sink's sources. Each partition's
+ * records are applied in offset order, in batches of `batchSize`, each batch in one replica
+ * transaction that also stores the partition's next offset (fenced). Several workers in one group
+ * split the partitions; a dead worker's partitions move to the others after the session timeout,
+ * and the new owner resumes at the offset the replica stored.
+ */
+export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
+  const { kafka, sink, cfg, log, signal } = o;
+  const groupId = cfg.group ?? `cdc-sink-${cfg.name}`;
+  const retryOpts: Partial<RetryOptions> = {
+    ...o.retry,
+    signal,
+    retriable: (err) => isRetriable(err) && !(err instanceof OffsetFenceError),
+    onRetry: (err, attempt, delay) => log.warn({ err: (err as Error).message, attempt, delayMs: delay }, 'apply failed; retrying'),
+  };
+
+  await withTopicRefresh(o, [], async (topics) => {
+    const consumer: Consumer = kafka.consumer({
+      groupId,
+      sessionTimeout: o.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.max(500, Math.floor((o.sessionTimeoutMs ?? 30_000) / 10)),
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxWaitTimeInMs: 500,
+      allowAutoTopicCreation: false,
+      readUncommitted: false,
+    });
+    const admin = kafka.admin();
+    /** Next offset the replica holds per partition (null: none stored); absent: not loaded yet. */
+    const stored = new Map<string, string | null>();
+    /** Partitions checked against the replica since the last assignment. */
+    const checked = new Set<string>();
+    let fatal: ((err: unknown) => void) | null = null;
+    const failed = new Promise<never>((_, reject) => (fatal = reject));
+    failed.catch(() => undefined);
+    let lastKafkaCommit = 0;
+
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      stored.clear();
+      checked.clear();
+      log.info({ memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'sink partitions assigned');
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) fatal?.(e.payload.error);
+    });
+
+    await Promise.all([consumer.connect(), admin.connect()]);
+    await consumer.subscribe({ topics, fromBeginning: true });
+
+    const loadStored = async (topic: string, partition: number): Promise<string | null> => {
+      const k = partitionKey(topic, partition);
+      if (!stored.has(k)) {
+        const m = await retry(() => sink.storedOffsets([{ topic, partition }]), retryOpts);
+        stored.set(k, m.get(k) ?? null);
+      }
+      return stored.get(k)!;
+    };
+
+    const eachBatch = async ({ batch, heartbeat, isRunning, isStale, resolveOffset }: { batch: Batch; heartbeat(): Promise<void>; isRunning(): boolean; isStale(): boolean; resolveOffset(o: string): void }) => {
+      const { topic, partition } = batch;
+      const k = partitionKey(topic, partition);
+      if (batch.messages.length === 0) return;
+      let expected = await loadStored(topic, partition);
+      // The replica decides where to resume: seek there if Kafka's position differs.
+      if (!checked.has(k)) {
+        checked.add(k);
+        const target = expected ?? (await lowWatermark(admin, topic, partition));
+        if (BigInt(batch.firstOffset()!) > BigInt(target)) {
+          log.info({ topic, partition, from: batch.firstOffset(), to: target }, 'seeking to the offset the replica stored');
+          consumer.seek({ topic, partition, offset: target });
+          return;
+        }
+      }
+      const fresh = expected === null ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) >= BigInt(expected!));
+      const parts = chunksOf(fresh, cfg.batchSize);
+      for (let i = 0; i < parts.length; i++) {
+        if (!isRunning() || isStale() || signal.aborted) return;
+        const part = parts[i]!;
+        const last = part[part.length - 1]!;
+        // The last chunk also covers control records at the end of the batch.
+        const next = (i === parts.length - 1 ? BigInt(batch.lastOffset()) + 1n : BigInt(last.offset) + 1n).toString();
+        const decoded = await decodeMessages(o.codec, topic, partition, part);
+        consumed.inc({ sink: cfg.name }, part.length);
+        try {
+          if (decoded.poison.length > 0) {
+            for (const p of decoded.poison) log.warn({ topic, partition, offset: p.message.offset, reason: p.reason }, 'undecodable record sent to the dead-letter topic');
+            await retry(() => o.dlq.write(decoded.poison), retryOpts);
+          }
+          const hooks = deadLetterHooks(o.dlq, () => decoded.messages);
+          const from = expected;
+          const res = await retry(async () => {
+            if (!isRunning() || isStale()) throw new Abandon();
+            await heartbeat();
+            return sink.apply({ changes: decoded.changes, offsets: [{ topic, partition, expected: from, next }] }, hooks);
+          }, retryOpts);
+          if (res.deadLettered > 0) log.warn({ topic, partition, count: res.deadLettered }, 'changes sent to the dead-letter topic');
+        } catch (err) {
+          if (err instanceof Abandon) return;
+          if (err instanceof OffsetFenceError) {
+            // Another worker applied this partition: resume where the replica says.
+            stored.delete(k);
+            const now = (await loadStored(topic, partition)) ?? (await lowWatermark(admin, topic, partition));
+            log.warn({ topic, partition, resumeAt: now }, 'offset fence: another worker applied this partition; seeking');
+            consumer.seek({ topic, partition, offset: now });
+            return;
+          }
+          if (isRetriable(err) || signal.aborted) return;
+          log.error({ err: (err as Error).message, topic, partition }, 'sink failed permanently');
+          fatal?.(err);
+          throw err;
+        }
+        expected = next;
+        stored.set(k, next);
+        resolveOffset(last.offset);
+      }
+      const high = batch.highWatermark;
+      if (expected !== null) lagGauge.set({ sink: cfg.name, topic, partition: String(partition) }, Math.max(0, Number(BigInt(high) - BigInt(expected))));
+      // Kafka's committed offsets follow the replica's, for lag tools only.
+      if (Date.now() - lastKafkaCommit > 5000 && expected !== null) {
+        lastKafkaCommit = Date.now();
+        consumer.commitOffsets([{ topic, partition, offset: expected }]).catch(() => undefined);
+      }
+    };
+
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: cfg.concurrency, eachBatch });
+    return {
+      failed,
+      async stop() {
+        await consumer.disconnect().catch(() => undefined);
+        await admin.disconnect().catch(() => undefined);
+      },
+    };
+  });
+}
