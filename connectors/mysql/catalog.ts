@@ -66,14 +66,16 @@ export async function binlogEnd(conn: Connection, info: ServerInfo): Promise<Bin
 export async function loadCollations(conn: Connection, collations: Collations): Promise<void> {
   try {
     // MariaDB 10.10+ lists the ids of every full collation name here.
-    const [rows] = await conn.query('SELECT ID AS id, CHARACTER_SET_NAME AS charset FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY WHERE ID IS NOT NULL');
-    collations.load(rows as { id: number; charset: string }[]);
+    const [rows] = await conn.query(
+      'SELECT ID AS id, CHARACTER_SET_NAME AS charset, COLLATION_NAME AS name, FULL_COLLATION_NAME AS fullName FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY WHERE ID IS NOT NULL',
+    );
+    collations.load(rows as { id: number; charset: string; name: string; fullName: string }[]);
     return;
   } catch {
     // older servers: no ID column there
   }
-  const [rows] = await conn.query('SELECT ID AS id, CHARACTER_SET_NAME AS charset FROM information_schema.COLLATIONS WHERE ID IS NOT NULL');
-  collations.load(rows as { id: number; charset: string }[]);
+  const [rows] = await conn.query('SELECT ID AS id, CHARACTER_SET_NAME AS charset, COLLATION_NAME AS name FROM information_schema.COLLATIONS WHERE ID IS NOT NULL');
+  collations.load(rows as { id: number; charset: string; name: string }[]);
 }
 
 export function tableKey(db: string, table: string): string {
@@ -97,12 +99,19 @@ export async function tablesOfDatabase(conn: Connection, db: string, filter: Tab
   return (rows as { name: string }[]).filter((r) => filter(db, r.name)).map((r) => ({ db, schema: null, table: r.name }));
 }
 
+/** A table definition as the schema history keeps it: the schema plus each text column's collation id. */
+export interface TableDefinition {
+  schema: TableSchema;
+  /** Collation id per column (character and enum/set columns), to tell LONGTEXT from JSON and catch collation changes. */
+  collations: Record<string, number>;
+}
+
 /**
  * Current definitions of the given tables from information_schema; tables that do not exist
  * (dropped since) are absent from the result.
  */
-export async function loadTableSchemas(conn: Connection, flavor: Flavor, tables: TableId[]): Promise<Map<string, TableSchema>> {
-  const out = new Map<string, TableSchema>();
+export async function loadTableSchemas(conn: Connection, flavor: Flavor, tables: TableId[], collations: Collations): Promise<Map<string, TableDefinition>> {
+  const out = new Map<string, TableDefinition>();
   for (let i = 0; i < tables.length; i += 200) {
     const chunk = tables.slice(i, i + 200);
     const pairs = chunk.map(() => '(?, ?)').join(', ');
@@ -111,7 +120,7 @@ export async function loadTableSchemas(conn: Connection, flavor: Flavor, tables:
       `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS tbl, COLUMN_NAME AS name, DATA_TYPE AS dataType, COLUMN_TYPE AS columnType,
               IS_NULLABLE AS nullable, COLUMN_DEFAULT AS defaultExpr, CHARACTER_SET_NAME AS charset,
               CHARACTER_MAXIMUM_LENGTH AS charMaxLength, NUMERIC_PRECISION AS numericPrecision, NUMERIC_SCALE AS numericScale,
-              DATETIME_PRECISION AS datetimePrecision
+              DATETIME_PRECISION AS datetimePrecision, COLLATION_NAME AS collation
          FROM information_schema.COLUMNS WHERE (TABLE_SCHEMA, TABLE_NAME) IN (${pairs})
         ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`,
       args,
@@ -141,11 +150,13 @@ export async function loadTableSchemas(conn: Connection, flavor: Flavor, tables:
     }
     for (const r of cols as Record<string, unknown>[]) {
       const k = tableKey(String(r.db), String(r.tbl));
-      let schema = out.get(k);
-      if (!schema) {
-        schema = { id: { db: String(r.db), schema: null, table: String(r.tbl) }, columns: [], primaryKey: pk.get(k) ?? [], dialect: 'mysql' };
-        out.set(k, schema);
+      let def = out.get(k);
+      if (!def) {
+        def = { schema: { id: { db: String(r.db), schema: null, table: String(r.tbl) }, columns: [], primaryKey: pk.get(k) ?? [], dialect: 'mysql' }, collations: {} };
+        out.set(k, def);
       }
+      const collationId = collations.idOf(r.collation === null || r.collation === undefined ? null : String(r.collation));
+      if (collationId !== undefined) def.collations[String(r.name)] = collationId;
       const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
       const col: InfoColumn = {
         name: String(r.name),
@@ -160,7 +171,7 @@ export async function loadTableSchemas(conn: Connection, flavor: Flavor, tables:
         datetimePrecision: num(r.datetimePrecision),
         isJson: json.has(`${k}\u0000${String(r.name)}`),
       };
-      schema.columns.push(infoColumnSchema(col));
+      def.schema.columns.push(infoColumnSchema(col));
     }
   }
   return out;

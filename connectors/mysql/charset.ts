@@ -52,10 +52,20 @@ const STATIC: Map<number, string> = new Map([
 /** Collation id -> charset name; starts with the static table, the server's own list is merged in. */
 export class Collations {
   private readonly map = new Map(STATIC);
+  private readonly ids = new Map<string, number>();
 
-  /** Adds the server's (id, charset) pairs; they win over the static table. */
-  load(rows: { id: number; charset: string }[]): void {
-    for (const r of rows) this.map.set(Number(r.id), r.charset);
+  /** Adds the server's (id, charset[, names]) rows; they win over the static table. */
+  load(rows: { id: number; charset: string; name?: string | null; fullName?: string | null }[]): void {
+    for (const r of rows) {
+      this.map.set(Number(r.id), r.charset);
+      if (r.name) this.ids.set(r.name.toLowerCase(), Number(r.id));
+      if (r.fullName) this.ids.set(r.fullName.toLowerCase(), Number(r.id));
+    }
+  }
+
+  /** Collation id of a collation name (as information_schema prints it), when the server listed it. */
+  idOf(name: string | null | undefined): number | undefined {
+    return name ? this.ids.get(name.toLowerCase()) : undefined;
   }
 
   charset(id: number): CharsetInfo {

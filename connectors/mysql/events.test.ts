@@ -36,7 +36,7 @@ function replay(opts: { history?: Map<string, TableSchema>; include?: string[] }
     },
     { file: 'binlog.000001', pos: 4, gtidSet: '1-1-1' },
   );
-  if (opts.history) asm.setHistory(opts.history);
+  if (opts.history) asm.setHistory(new Map([...opts.history].map(([k, schema]) => [k, [{ schema, collations: {} }]])));
   const records: SourceRecord[] = [];
   const outcomes: Outcome[] = [];
   for (const ev of frames()) outcomes.push(asm.handle(ev, records));
@@ -152,6 +152,36 @@ describe('MariaDB 10.11 captured events', () => {
     const stale: TableSchema = { ...hist, columns: hist.columns.map((c) => (c.name === 'vc' ? { ...c, type: { kind: 'string', length: 10, charset: 'utf8mb4' }, sourceType: 'varchar(10)' } : c)) };
     const { changes: withStale } = replay({ history: new Map([[tableKey('t_fixture', 'all_types'), stale]]) });
     expect(withStale[0]!.schema.columns.find((c) => c.name === 'vc')!.sourceType).toBe('varchar(300)');
+  });
+
+  it('takes each column from the newest history entry that agrees with the TABLE_MAP, collation included', () => {
+    const { changes: plain } = replay();
+    const base = plain[0]!.schema;
+    const withJ = (kind: 'json' | 'string', sourceType: string): TableSchema => ({
+      ...base,
+      columns: base.columns.map((c) => (c.name === 'j' ? { ...c, type: kind === 'json' ? { kind: 'json' } : { kind: 'string', charset: 'utf8mb4' }, sourceType } : c)),
+    });
+    // Newest: j became a plain LONGTEXT (utf8mb4_general_ci, id 45) later; the binlog row has
+    // utf8mb4_bin (46), so the older entry, where j was JSON, is the one that applies.
+    const chain = [
+      { schema: withJ('string', 'longtext'), collations: { j: 45 } },
+      { schema: withJ('json', 'json'), collations: { j: 46 } },
+    ];
+    const asm = new BinlogAssembler(
+      { sourceName: 'my', version: 'test', origin: 'my', flavor: 'mariadb', filter: tableFilter({ include: ['t_fixture.*'], exclude: [] }), collations: new Collations(), now: () => 1 },
+      { file: 'binlog.000001', pos: 4, gtidSet: '1-1-1' },
+    );
+    asm.setHistory(new Map([[tableKey('t_fixture', 'all_types'), chain]]));
+    const out: SourceRecord[] = [];
+    for (const ev of frames()) asm.handle(ev, out);
+    const ev = out.find((r) => r.type === 'change')!.event as ChangeEvent;
+    expect(ev.schema.columns.find((c) => c.name === 'j')).toMatchObject({ type: { kind: 'json' }, sourceType: 'json' });
+    // With only the disagreeing entry, the TABLE_MAP's own description stays.
+    asm.setHistory(new Map([[tableKey('t_fixture', 'all_types'), chain.slice(0, 1)]]));
+    const out2: SourceRecord[] = [];
+    for (const e of frames()) asm.handle(e, out2);
+    const ev2 = out2.find((r) => r.type === 'change')!.event as ChangeEvent;
+    expect(ev2.schema.columns.find((c) => c.name === 'j')).toMatchObject({ type: { kind: 'string' }, sourceType: 'longtext' });
   });
 
   it('decodes updates (before and after images) and deletes', () => {

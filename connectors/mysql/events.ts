@@ -5,13 +5,14 @@ import type { MysqlPosition } from '../../schemas/position.js';
 import type { ColumnSchema, TableSchema } from '../../schemas/table-schema.js';
 import type { SourceRecord } from '../source.js';
 import type { BinlogEvent, Flavor } from './binlog-stream.js';
-import { tableKey } from './catalog.js';
+import { type TableDefinition, tableKey } from './catalog.js';
 import type { Collations } from './charset.js';
 import { type Statement, parseStatement } from './ddl.js';
 import {
   EV,
   LOG_EVENT_ARTIFICIAL_F,
   MARIA_GTID_FLAGS,
+  type MapColumn,
   type TableMapEvent,
   bitSet,
   decodeMariaGtid,
@@ -25,7 +26,7 @@ import {
 } from './decode.js';
 import type { TableFilter } from './filter.js';
 import { MariaGtidList, MysqlGtidSet, formatMariaGtid } from './gtid.js';
-import type { SchemaState } from './schema-history.js';
+import { type SchemaState, latest } from './schema-history.js';
 import { type ColumnCodec, type Cursor, anonymousColumnName, binlogColumn } from './type-map.js';
 
 /**
@@ -121,19 +122,27 @@ function uuidFromBase64(v: ColumnValue): ColumnValue {
 
 /**
  * The TABLE_MAP decides how bytes decode; the schema history adds what the binlog lacks (exact
- * column type text, defaults, MariaDB JSON and UUID columns) when it agrees with the TABLE_MAP.
+ * column type text, defaults, MariaDB JSON and UUID columns). Column by column, the newest
+ * recorded definition that agrees with the TABLE_MAP (same name, same neutral type, same
+ * collation) is used; a column no definition agrees with keeps what the TABLE_MAP says.
  */
-export function mergeWithHistory(codecs: ColumnCodec[], hist: TableSchema | undefined): ColumnCodec[] {
-  if (!hist || hist.columns.length !== codecs.length || hist.columns.some((h, i) => h.name !== codecs[i]!.schema.name)) return codecs;
+export function mergeWithHistory(codecs: ColumnCodec[], map: MapColumn[], chain: TableDefinition[]): ColumnCodec[] {
+  if (chain.length === 0) return codecs;
   return codecs.map((c, i) => {
-    const h = hist.columns[i]!;
     const b = c.schema;
-    const extra: Partial<ColumnSchema> = { sourceType: h.sourceType, ...(h.defaultExpr !== undefined ? { defaultExpr: h.defaultExpr } : {}) };
-    if (typeKey(b.type) === typeKey(h.type)) return { schema: { ...b, ...extra }, decode: c.decode };
-    if (b.type.kind === 'string' && h.type.kind === 'json') return { schema: { ...b, ...extra, type: { kind: 'json' } }, decode: c.decode };
-    if (b.type.kind === 'bytes' && b.type.fixed && b.type.length === 16 && h.type.kind === 'uuid') {
-      const dec = c.decode;
-      return { schema: { ...b, ...extra, type: { kind: 'uuid' } }, decode: (cur: Cursor) => uuidFromBase64(dec(cur)) };
+    const binlogCollation = map[i]?.collation;
+    for (const def of chain) {
+      const h = def.schema.columns.find((x) => x.name === b.name);
+      if (!h) continue;
+      const coll = def.collations[h.name];
+      if (binlogCollation !== undefined && coll !== undefined && coll !== binlogCollation) continue;
+      const extra: Partial<ColumnSchema> = { sourceType: h.sourceType, ...(h.defaultExpr !== undefined ? { defaultExpr: h.defaultExpr } : {}) };
+      if (typeKey(b.type) === typeKey(h.type)) return { schema: { ...b, ...extra }, decode: c.decode };
+      if (b.type.kind === 'string' && h.type.kind === 'json') return { schema: { ...b, ...extra, type: { kind: 'json' } }, decode: c.decode };
+      if (b.type.kind === 'bytes' && b.type.fixed && b.type.length === 16 && h.type.kind === 'uuid') {
+        const dec = c.decode;
+        return { schema: { ...b, ...extra, type: { kind: 'uuid' } }, decode: (cur: Cursor) => uuidFromBase64(dec(cur)) };
+      }
     }
     return c;
   });
@@ -405,7 +414,8 @@ export class BinlogAssembler {
   private build(t: TableState): void {
     const map = t.map!;
     const key = tableKey(t.db, t.table);
-    const hist = this.history.get(key);
+    const chain = this.history.get(key) ?? [];
+    const hist = chain[0]?.schema;
     if (!map.hasNames) {
       this.warnOnce(`names:${key}`, 'TABLE_MAP without column names (written while binlog_row_metadata was not FULL): column names and key come from the schema history', {
         table: t.collection,
@@ -415,7 +425,7 @@ export class BinlogAssembler {
       const name = c.name ?? hist?.columns[i]?.name ?? anonymousColumnName(i);
       return binlogColumn(c, name, this.o.collations);
     });
-    codecs = mergeWithHistory(codecs, hist);
+    codecs = mergeWithHistory(codecs, map.columns, chain);
     const names = codecs.map((c) => c.schema.name);
     const primaryKey = map.hasNames ? map.primaryKey.map((i) => names[i]!).filter((n) => n !== undefined) : (hist?.primaryKey ?? []).filter((k) => names.includes(k));
     const schema: TableSchema = { id: { db: t.db, schema: null, table: t.table }, columns: codecs.map((c) => c.schema), primaryKey, dialect: 'mysql' };
@@ -551,7 +561,7 @@ export class BinlogAssembler {
 
   private truncate(tx: OpenTransaction, db: string, table: string, serverId: number, start: number, out: SourceRecord[]): number {
     const key = tableKey(db, table);
-    const schema = this.lastSchema.get(key) ?? this.history.get(key);
+    const schema = this.lastSchema.get(key) ?? latest(this.history, key);
     if (!schema) {
       this.warnOnce(`trunc:${key}`, 'TRUNCATE of a table whose columns are not known yet: no truncate event published', { table: `${db}.${table}` });
       return 0;

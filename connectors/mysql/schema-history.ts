@@ -3,8 +3,8 @@ import { readTopicToEnd } from '../../pipeline/checkpoint.js';
 import { ensureTopics } from '../../pipeline/topics.js';
 import { CdcError } from '../../schemas/errors.js';
 import type { MysqlPosition } from '../../schemas/position.js';
-import { type TableId, type TableSchema } from '../../schemas/table-schema.js';
-import { tableKey } from './catalog.js';
+import type { TableId, TableSchema } from '../../schemas/table-schema.js';
+import { type TableDefinition, tableKey } from './catalog.js';
 import { MariaGtidList, MysqlGtidSet, parseMariaGtid } from './gtid.js';
 
 /**
@@ -42,7 +42,7 @@ export interface HistoryRecord {
   db: string;
   ddl: string | null;
   /** Resulting definitions; schema null = the table no longer exists. */
-  tables: { id: TableId; schema: TableSchema | null }[];
+  tables: { id: TableId; schema: TableSchema | null; collations?: Record<string, number> }[];
   snapshotId?: string;
   /** Last record of its snapshot group. */
   last?: boolean;
@@ -70,15 +70,28 @@ export function coveredBy(p: HistoryPosition, cp: MysqlPosition, flavor: 'mariad
   return a < b || (a === b && p.pos < cp.pos);
 }
 
-/** Table definitions in force, keyed by `tableKey`. */
-export type SchemaState = Map<string, TableSchema>;
+/**
+ * Definitions recorded for each table (`tableKey`), newest first. A definition is read from
+ * information_schema when the connector reaches the DDL, which may be later than the DDL (a
+ * lagging connector, DDLs in quick succession): the older entries let a column keep what it had
+ * when the newest entry no longer agrees with the TABLE_MAP.
+ */
+export type SchemaState = Map<string, TableDefinition[]>;
+
+/** Definitions kept per table. */
+const CHAIN = 8;
 
 export function applyRecord(state: SchemaState, r: HistoryRecord): void {
   for (const t of r.tables) {
     const k = tableKey(t.id.db, t.id.table);
     if (t.schema === null) state.delete(k);
-    else state.set(k, t.schema);
+    else state.set(k, [{ schema: t.schema, collations: t.collations ?? {} }, ...(state.get(k) ?? [])].slice(0, CHAIN));
   }
+}
+
+/** The newest definition of a table, if any. */
+export function latest(state: SchemaState, key: string): TableSchema | undefined {
+  return state.get(key)?.[0]?.schema;
 }
 
 export interface LoadedHistory {

@@ -162,7 +162,7 @@ async function runStream(ctx: SourceContext, o: ResolvedOptions, cfg: PipelineCo
       let start: MysqlPosition = { kind: 'mysql', file: end.file, pos: end.pos, ...(end.gtid ? { gtidSet: end.gtid } : {}) };
       if (hooks.onFirstStart) start = (await hooks.onFirstStart({ position: start })) ?? start;
       else if (o.startFrom === 'snapshot') throw new CdcError(`source ${o.sourceName}: startFrom snapshot needs the snapshot job`, { retriable: false, code: 'CONFIG' });
-      history = await snapshotSchemas(meta, info, o, store, start, 'first start');
+      history = await snapshotSchemas(meta, info, o, store, start, 'first start', collations);
       // Store the start at once: a crash before the first event must resume here, not at a later end.
       await ctx.publish({ records: [], checkpoint: start });
       checkpoint = start;
@@ -172,7 +172,7 @@ async function runStream(ctx: SourceContext, o: ResolvedOptions, cfg: PipelineCo
       // history's extras (column type text, MariaDB JSON) come from the current definitions.
       log.warn({ topic: store.topic }, 'schema history is empty although a position is stored: recording the current table definitions');
       const pending = history.pending;
-      history = await snapshotSchemas(meta, info, o, store, checkpoint, 'history lost');
+      history = await snapshotSchemas(meta, info, o, store, checkpoint, 'history lost', collations);
       for (const [k, r] of pending) history.pending.set(k, r);
     }
 
@@ -184,11 +184,19 @@ async function runStream(ctx: SourceContext, o: ResolvedOptions, cfg: PipelineCo
 }
 
 /** Records the current definitions of every captured table at `at` (a snapshot group). */
-async function snapshotSchemas(meta: mysql.Connection, info: ServerInfo, o: ResolvedOptions, store: SchemaHistoryStore, at: MysqlPosition, why: string): Promise<LoadedHistory> {
+async function snapshotSchemas(
+  meta: mysql.Connection,
+  info: ServerInfo,
+  o: ResolvedOptions,
+  store: SchemaHistoryStore,
+  at: MysqlPosition,
+  why: string,
+  collations: Collations,
+): Promise<LoadedHistory> {
   const tables = await capturedTables(meta, o.filter);
-  const schemas = await loadTableSchemas(meta, info.flavor, tables);
+  const defs = await loadTableSchemas(meta, info.flavor, tables, collations);
   const snapshotId = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-  const list = [...schemas.values()];
+  const list = [...defs.values()];
   const records: HistoryRecord[] = [];
   // Several tables per record, but well under Kafka's 1 MB message limit.
   for (let i = 0; i < Math.max(1, list.length); i += 25) {
@@ -200,14 +208,14 @@ async function snapshotSchemas(meta: mysql.Connection, info: ServerInfo, o: Reso
       ts_ms: Date.now(),
       db: '',
       ddl: `-- ${why}`,
-      tables: list.slice(i, i + 25).map((s) => ({ id: s.id, schema: s })),
+      tables: list.slice(i, i + 25).map((d) => ({ id: d.schema.id, schema: d.schema, collations: d.collations })),
       snapshotId,
       last: i + 25 >= list.length,
     });
   }
   await store.append(records);
-  const state = new Map<string, (typeof list)[number]>();
-  for (const s of list) state.set(tableKey(s.id.db, s.id.table), s);
+  const state: LoadedHistory['state'] = new Map();
+  for (const r of records) applyRecord(state, r);
   return { state, pending: new Map(), count: records.length, hasSnapshot: true };
 }
 
@@ -266,7 +274,7 @@ async function pump(
     } else {
       const { refresh, dropped } = await affectedTables(meta, o, w, assembler.historyState.keys());
       if (refresh.length === 0 && dropped.length === 0) return;
-      const now = await loadTableSchemas(meta, info.flavor, refresh);
+      const now = await loadTableSchemas(meta, info.flavor, refresh, collations);
       rec = {
         v: 1,
         source: o.sourceName,
@@ -276,7 +284,10 @@ async function pump(
         db: w.db,
         ddl: w.query,
         tables: [
-          ...refresh.map((id) => ({ id, schema: now.get(tableKey(id.db, id.table)) ?? null })),
+          ...refresh.map((id) => {
+            const def = now.get(tableKey(id.db, id.table));
+            return { id, schema: def?.schema ?? null, ...(def ? { collations: def.collations } : {}) };
+          }),
           ...dropped.filter((d) => !refresh.some((r) => r.db === d.db && r.table === d.table)).map((id) => ({ id, schema: null })),
         ],
       };
