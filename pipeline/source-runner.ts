@@ -6,6 +6,7 @@ import type { Logger } from '../util/log.js';
 import { retry } from '../util/retry.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { createPublisher } from './publisher.js';
+import { createWindowHook } from './snapshot/incremental.js';
 import { pipelineTopics, sourceTopics } from './topics.js';
 
 export function topicPrefix(cfg: PipelineConfig): string {
@@ -41,12 +42,14 @@ export async function runSource(opts: {
     tombstones: cfg.kafka.tombstones,
     transactional: opts.transactional ?? false,
   });
+  const windows = createWindowHook(cfg, source);
   try {
     await retry(
       async () => {
         if (signal.aborted) return;
         await connector.run({
-          publish: (batch) => publisher.publish(batch),
+          // Incremental snapshots: watermark windows are resolved in log order before publishing.
+          publish: (batch) => (windows ? windows.publish(batch, (b) => publisher.publish(b)) : publisher.publish(batch)),
           loadCheckpoint: () => loadCheckpoint(kafka, offsetsTopic, source.name),
           log,
           signal,
@@ -60,5 +63,6 @@ export async function runSource(opts: {
   } finally {
     await connector.close();
     await publisher.close();
+    await windows?.close();
   }
 }

@@ -1,29 +1,78 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
+import { urlKind } from '../../config/schema.js';
+import { showProgress } from '../../pipeline/jobs/progress-bar.js';
 import { checkRedis } from '../../pipeline/jobs/queues.js';
+import { findSource, openReader, parseTableArg } from '../../pipeline/jobs/readers.js';
 import { createKafka } from '../../pipeline/kafka.js';
 import { startSnapshotWorker } from '../../pipeline/snapshot/engine.js';
+import { runIncrementalSnapshot, startIncrementalWorker } from '../../pipeline/snapshot/incremental.js';
+import { ConfigError } from '../../schemas/errors.js';
 import { createLogger, setLogger } from '../../util/log.js';
 import { EXIT } from '../exit.js';
 
 export function registerSnapshot(program: Command): void {
-  const snap = program.command('snapshot').description('snapshots and backfills (bullmq jobs on redis.url)');
+  const snap = program
+    .command('snapshot')
+    .description('re-snapshot tables while the pipeline streams (watermark windows; needs the source signal table), or run snapshot workers')
+    .argument('[tables...]', 'tables to re-read, schema.table / db.table (default: every captured table)')
+    .option('-c, --config <file>', 'pipeline config (YAML)')
+    .option('--source <name>', 'source of the tables (default: the first)')
+    .option('--keep-extra', 'do not delete replica rows that the source does not have')
+    .action(async (tables: string[], opts: { config?: string; source?: string; keepExtra?: boolean }) => {
+      if (!opts.config) throw new ConfigError(['-c, --config <file>: required']);
+      const cfg = await loadConfig(opts.config);
+      setLogger(createLogger(cfg.log.level));
+      await checkRedis(cfg.redis.url);
+      const source = findSource(cfg, opts.source);
+      const kind = urlKind(source.url)!;
+      const db = decodeURIComponent(new URL(source.url.replace(/^mariadb:/i, 'mysql:')).pathname.replace(/^\//, '')) || 'postgres';
+      let ids = tables.map((t) => parseTableArg(t, kind, db));
+      if (ids.length === 0) {
+        const r = await openReader(source.url, { include: source.tables.include, exclude: source.tables.exclude });
+        try {
+          ids = await r.listTables();
+        } finally {
+          await r.close();
+        }
+      }
+      let progress: { stop(): Promise<void> } | undefined;
+      try {
+        const res = await runIncrementalSnapshot(cfg, {
+          source: source.name,
+          tables: ids,
+          deleteExtra: !opts.keepExtra,
+          onPlanned: (store, runId) => {
+            process.stderr.write(`incremental snapshot ${runId}: ${ids.length} table(s)\n`);
+            progress = showProgress(store, runId);
+          },
+        });
+        await progress?.stop();
+        process.stdout.write(`snapshot ${res.runId}: ${res.rows} rows re-read in ${(res.elapsedMs / 1000).toFixed(1)} s\n`);
+        process.exitCode = EXIT.ok;
+      } finally {
+        await progress?.stop();
+      }
+    });
+
   snap
     .command('worker')
-    .description('run snapshot chunk jobs until SIGINT/SIGTERM (add processes to go faster)')
+    .description('run snapshot chunk and window jobs until SIGINT/SIGTERM (add processes to go faster)')
     .requiredOption('-c, --config <file>', 'pipeline config (YAML)')
-    .option('--concurrency <n>', 'chunk jobs at once (default: snapshot.concurrency)')
+    .option('--concurrency <n>', 'jobs at once (default: snapshot.concurrency)')
     .action(async (opts: { config: string; concurrency?: string }) => {
       const cfg = await loadConfig(opts.config);
       setLogger(createLogger(cfg.log.level));
       await checkRedis(cfg.redis.url);
       let kafka: ReturnType<typeof createKafka> | undefined;
-      const w = startSnapshotWorker(cfg, () => (kafka ??= createKafka(cfg.kafka)), opts.concurrency ? Number(opts.concurrency) : cfg.snapshot.concurrency);
+      const n = opts.concurrency ? Number(opts.concurrency) : cfg.snapshot.concurrency;
+      const chunks = startSnapshotWorker(cfg, () => (kafka ??= createKafka(cfg.kafka)), n);
+      const windows = startIncrementalWorker(cfg, n);
       process.stderr.write(`snapshot worker ${process.pid} ready\n`);
       await new Promise<void>((resolve) => {
         for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
       });
-      await w.close();
+      await Promise.all([chunks.close(), windows.close()]);
       process.exitCode = EXIT.ok;
     });
 }

@@ -188,7 +188,7 @@ export function snapshotProcessor(cfg: PipelineConfig, kafka: () => Kafka) {
       // Positions are deterministic per (chunk, row): a chunk republished after a crash carries
       // the same positions as its first copy, so consumers can drop the duplicates.
       for (let i = 0; i < list.length; i += 500) {
-        const events = list.slice(i, i + 500).map((r, j) => snapshotEvent(source.name, schema, r, d.position, d.chunk.index * 10_000_000 + i + j, ts));
+        const events = list.slice(i, i + 500).map((r, j) => snapshotEvent(source.name, schema, r, d.position, d.chunk.index * 10_000_000 + i + j, { tsMs: ts, origin: source.origin ?? source.name }));
         await publisher.publish({ records: events.map((event) => ({ type: 'change' as const, event })), checkpoint: null });
       }
       rows = list.length;

@@ -63,6 +63,8 @@ export interface WindowProcessorOptions {
   /** The signal table's identity at the source (db is matched when not empty). */
   signal: { schema: string | null; table: string; db?: string };
   store: WindowStore;
+  /** `source.origin` of the stream's events (defaults to the source name). */
+  origin?: string;
   now?: () => number;
 }
 
@@ -119,7 +121,7 @@ export class WindowProcessor {
             await this.o.store.abandoned(window, 'chunk rows not found');
             continue;
           }
-          const emitted = this.emit(payload, w.keys, e.position, out);
+          const emitted = this.emit(payload, w.keys, e, out);
           closed.push({ window, ...emitted });
         }
         continue; // signal rows never reach Kafka
@@ -144,9 +146,15 @@ export class WindowProcessor {
     return { batch: { records: out, checkpoint: batch.checkpoint }, closed };
   }
 
-  private emit(p: WindowPayload, touched: Set<string>, at: SourcePosition, out: SourceRecord[]): { rows: number; deletes: number } {
+  /**
+   * The window's rows take the HIGH watermark's place in the log: its position and its commit
+   * time, so a last-writer-wins sink orders them after every change before HIGH and before every
+   * change after it.
+   */
+  private emit(p: WindowPayload, touched: Set<string>, high: ChangeEvent, out: SourceRecord[]): { rows: number; deletes: number } {
     if (touched.has('*')) return { rows: 0, deletes: 0 };
-    const ts = this.now();
+    const at: SourcePosition = high.position;
+    const ts = { tsMs: high.source.ts_ms, ...(high.source.ts_us !== undefined ? { tsUs: high.source.ts_us } : {}), origin: high.source.origin ?? this.o.origin ?? this.o.sourceName };
     let seq = 1_000_000;
     let rows = 0;
     for (const r of p.rows) {

@@ -67,7 +67,8 @@ export function originOf(e: ChangeEvent): string {
  * (its ts_ms is the read time, which can be after the commit of a streamed change to that row).
  */
 export function versionOf(e: ChangeEvent): RowVersion {
-  const snapshot = e.op === 'r';
+  // Incremental-snapshot rows are the state at their HIGH watermark and carry its commit time.
+  const snapshot = e.op === 'r' && e.source.snapshot !== 'incremental';
   let tsUs = 0n;
   if (!snapshot) tsUs = e.source.ts_us !== undefined ? BigInt(e.source.ts_us) : BigInt(e.source.ts_ms) * 1000n;
   return { tsUs, origin: originOf(e), order: logOrderKey(e.position) };
