@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerRun } from './commands/run.js';
 import { registerSnapshot } from './commands/snapshot.js';
+import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
 import { registerVerify } from './commands/verify.js';
 import { EXIT, reportError } from './exit.js';
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerVerify(program);
   registerSnapshot(program);
+  registerStatus(program);
   return program;
 }
 
