@@ -132,17 +132,15 @@ export interface RelationFacts {
 }
 
 export async function relationFacts(client: pg.Client, relid: number): Promise<RelationFacts> {
-  const [cols, pk] = await Promise.all([
-    sql(client, `select attname, attnotnull::text as attnotnull from pg_attribute where attrelid = $1::oid and attnum > 0 and not attisdropped`, [relid], 'reading table columns'),
-    sql(
-      client,
-      `select a.attname from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
-         join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-        where i.indrelid = $1::oid and i.indisprimary order by k.ord`,
-      [relid],
-      'reading the primary key',
-    ),
-  ]);
+  const cols = await sql(client, `select attname, attnotnull::text as attnotnull from pg_attribute where attrelid = $1::oid and attnum > 0 and not attisdropped`, [relid], 'reading table columns');
+  const pk = await sql(
+    client,
+    `select a.attname from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
+       join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+      where i.indrelid = $1::oid and i.indisprimary order by k.ord`,
+    [relid],
+    'reading the primary key',
+  );
   return {
     exists: cols.length > 0,
     notNull: new Set(cols.filter((r) => r.attnotnull === 'true').map((r) => r.attname ?? '')),

@@ -44,7 +44,9 @@ export async function describeRelation(msg: Extract<PgoutputMessage, { tag: 'rel
   const oids = msg.columns.map((col) => col.typeOid);
   types.forget(oids.filter((oid) => oid >= FIRST_NORMAL_OID));
   await types.ensure(client, oids);
-  const [facts, sourceTypes] = await Promise.all([relationFacts(client, msg.relationId), formatTypes(client, msg.columns)]);
+  // One query at a time: pg queues concurrent queries on a client but warns (pg@9 will refuse).
+  const facts = await relationFacts(client, msg.relationId);
+  const sourceTypes = await formatTypes(client, msg.columns);
 
   const names = msg.columns.map((col) => col.name);
   const codecs = msg.columns.map((col) => columnCodec(col.typeOid, col.typmod, (oid) => types.get(oid)));

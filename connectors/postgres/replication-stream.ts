@@ -39,7 +39,9 @@ export interface CreatedSlot {
 export type StreamItem =
   | { kind: 'xlog'; dataStart: Lsn; walEnd: Lsn; msg: PgoutputMessage; size: number }
   | { kind: 'keepalive'; walEnd: Lsn; replyRequested: boolean }
-  | { kind: 'end'; error: CdcError | null };
+  | { kind: 'end'; error: CdcError | null }
+  /** `interrupt()` was called: the caller has something else to look at (no data consumed). */
+  | { kind: 'wake' };
 
 export interface ReplicationStreamOptions {
   /** Pause reading the socket when this many bytes of decoded-but-unprocessed messages queue up. @defaultValue 8 MiB */
@@ -152,6 +154,7 @@ export class ReplicationStream {
   private queuedBytes = 0;
   private paused = false;
   private waiter: ((item: StreamItem) => void) | null = null;
+  private woken = false;
   private ended = false;
   private readonly highWater: number;
   private readonly timer: NodeJS.Timeout;
@@ -242,9 +245,26 @@ export class ReplicationStream {
       return Promise.resolve(item);
     }
     if (this.ended) return Promise.resolve({ kind: 'end', error: null });
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve({ kind: 'wake' });
+    }
     return new Promise((resolve) => {
       this.waiter = resolve;
     });
+  }
+
+  /**
+   * Makes a pending (or the next idle) `next()` return `wake`. Lets the consumer wait for data,
+   * a finished publish and a stop request with one promise: racing long-lived promises in a loop
+   * would pile up reactions on them (a leak per message).
+   */
+  interrupt(): void {
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = null;
+      w({ kind: 'wake' });
+    } else this.woken = true;
   }
 
   /** Number of items waiting (tells the caller whether more data is already here). */

@@ -9,7 +9,7 @@ import { TransactionAssembler } from './events.js';
 import { type Lsn, formatLsn, parseLsn } from './lsn.js';
 import { type PostgresSourceHooks, type ResolvedOptions, resolveOptions } from './options.js';
 import { describeRelation } from './relations.js';
-import { ReplicationConnection, type ReplicationStream, type StreamItem } from './replication-stream.js';
+import { ReplicationConnection, type ReplicationStream } from './replication-stream.js';
 import { ensureHeartbeatTable, ensurePublication, planTables, slotInfo, writeHeartbeat } from './setup.js';
 import { validateServer } from './validate.js';
 
@@ -172,10 +172,8 @@ async function pump(ctx: SourceContext, o: ResolvedOptions, stream: ReplicationS
   // In an object: the flush closure updates them, which TypeScript's narrowing cannot see.
   const st = { inflight: null as Promise<void> | null, error: null as unknown };
 
-  const aborted = new Promise<'abort'>((resolve) => {
-    if (ctx.signal.aborted) resolve('abort');
-    else ctx.signal.addEventListener('abort', () => resolve('abort'), { once: true });
-  });
+  const onAbort = () => stream.interrupt();
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
 
   const flush = () => {
     const end = commitEnd;
@@ -196,31 +194,28 @@ async function pump(ctx: SourceContext, o: ResolvedOptions, stream: ReplicationS
       () => {
         if (end !== null) stream.confirm(end);
         if (st.inflight === p) st.inflight = null;
+        stream.interrupt();
       },
       (err: unknown) => {
         st.error = err;
         if (st.inflight === p) st.inflight = null;
+        stream.interrupt();
       },
     );
     st.inflight = p;
   };
 
-  let nextItem: Promise<StreamItem> | null = null;
   try {
     for (;;) {
       if (st.error) throw st.error;
-      nextItem ??= stream.next();
-      const waitFor: Promise<StreamItem | 'abort' | 'published'>[] = [nextItem, aborted];
-      if (st.inflight) waitFor.push(st.inflight.then(() => 'published' as const));
-      const got = await Promise.race(waitFor);
-      if (got === 'abort') break;
-      if (got === 'published') {
+      if (ctx.signal.aborted) break;
+      const item = await stream.next();
+      if (item.kind === 'wake') {
+        // A publish finished (or a stop was asked for): send what piled up meanwhile.
         if (st.error) throw st.error;
-        if (records.length > 0 || commitEnd !== null) flush();
+        if (st.inflight === null && (records.length > 0 || commitEnd !== null)) flush();
         continue;
       }
-      nextItem = null;
-      const item = got;
       if (item.kind === 'end') {
         if (item.error) throw item.error;
         if (ctx.signal.aborted) break;
@@ -276,6 +271,7 @@ async function pump(ctx: SourceContext, o: ResolvedOptions, stream: ReplicationS
     if (st.inflight) await st.inflight;
     log.info({ confirmed: formatLsn(stream.confirmedLsn) }, 'replication stopped');
   } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
     stream.stop();
   }
 }
