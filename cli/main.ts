@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerRun } from './commands/run.js';
+import { registerSlots } from './commands/slots.js';
 import { registerSnapshot } from './commands/snapshot.js';
 import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerSnapshot(program);
   registerStatus(program);
+  registerSlots(program);
   return program;
 }
 
