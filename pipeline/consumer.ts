@@ -37,9 +37,13 @@ const lagGauge = gauge('cdc_sink_lag_records', 'Records between the applied offs
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** Matches the table topics of the given sources (not their transaction or heartbeat topics). */
+/**
+ * Matches the table topics of the given sources: `<prefix>.<db>.<table>` or
+ * `<prefix>.<db>.<schema>.<table>` (topic parts never contain dots). A source's own topics
+ * (transaction, heartbeat, schema-history, parked) have one part after the prefix.
+ */
 export function tableTopicMatcher(sources: SourceTopics[]): (topic: string) => number {
-  const res = sources.map((s) => new RegExp(`^${escapeRe(s.prefix)}\\.(?!(transaction|heartbeat)$).+$`));
+  const res = sources.map((s) => new RegExp(`^${escapeRe(s.prefix)}\\.[^.]+\\.[^.]+(\\.[^.]+)?$`));
   return (topic) => res.findIndex((re) => re.test(topic));
 }
 

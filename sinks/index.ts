@@ -9,6 +9,7 @@ import type { Sink } from './sink.js';
 export type { SinkContext, SinkFactory } from './factory.js';
 export type { ApplyHooks, ApplyResult, DeadLetter, Lease, OffsetAdvance, RecordRef, Sink, SinkBatch, SinkChange, SinkTransaction } from './sink.js';
 export { partitionKey } from './sink.js';
+export { replicaTableName } from './naming.js';
 
 /** The sink a `sinks[]` entry's URL calls for. */
 export function createSink(cfg: SinkConfig, ctx: SinkContext): Sink {

@@ -35,7 +35,7 @@ export function mysqlTypeFor(t: ColumnType, o: { key: boolean; keyColumns: numbe
     }
     case 'string': {
       if (o.key) return `varchar(${Math.min(t.length ?? keyChars, keyChars)}) ${CROSS_COLLATION}`;
-      if (t.length !== undefined && t.fixed && t.length <= 255) return `char(${t.length}) ${CROSS_COLLATION}`;
+      // PostgreSQL char(n) values carry their padding; MySQL CHAR(n) would strip it: varchar keeps it.
       if (t.length !== undefined && t.length <= 16383) return `varchar(${t.length}) ${CROSS_COLLATION}`;
       return `longtext ${CROSS_COLLATION}`;
     }

@@ -1,12 +1,12 @@
 import { createResolver } from '../conflict/index.js';
 import type { SinkFactory } from '../factory.js';
+import { replicaTableName } from '../naming.js';
 import { createReplicaSink } from '../replica.js';
 import { postgresPool } from './connection.js';
 import { postgresDialect } from './dialect.js';
 
 /**
- * PostgreSQL replica. Tables land in the URL's database, schema `targetSchema` (default: the
- * source's schema, or the MySQL database name). Replica transactions commit with
+ * PostgreSQL replica; tables land where sinks/naming.ts says. Replica transactions commit with
  * `synchronous_commit = off`, as PostgreSQL's own apply worker does: rows and their offsets are
  * lost or kept together in a crash, so a replay repairs it (exactly-once effect holds).
  */
@@ -16,7 +16,7 @@ export const postgresSink = ((cfg, ctx) =>
     kind: 'postgres',
     dialect: postgresDialect(),
     pool: postgresPool(cfg.url, { max: cfg.concurrency + 2, log: ctx.log, applicationName: `cdc-sink-${cfg.name}` }),
-    mapName: (id) => ({ schema: cfg.targetSchema ?? id.schema ?? id.db, table: id.table }),
+    mapName: (id) => replicaTableName(cfg, id),
     metaSchema: cfg.metaSchema,
     dropColumns: cfg.dropColumns,
     resolver: createResolver(cfg.conflict),

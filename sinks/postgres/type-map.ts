@@ -1,7 +1,12 @@
 import { type ColumnType, type ColumnValue, describeType } from '../../schemas/column-types.js';
 import type { ColumnSchema, TableSchema } from '../../schemas/table-schema.js';
 import type { ReplicaColumn } from '../dialect.js';
+import { counter } from '../../util/metrics.js';
+import { logger } from '../../util/log.js';
 import { ValueError } from '../errors.js';
+
+const substituted = counter('cdc_sink_values_substituted_total', 'Values the replica cannot hold that were stored as NULL (MySQL zero dates)', ['column']);
+const warned = new Set<string>();
 
 /**
  * Neutral column types → PostgreSQL types, and canonical values → the text PostgreSQL's input
@@ -23,8 +28,9 @@ export function pgTypeFor(t: ColumnType): string {
     case 'decimal':
       return t.precision !== undefined && t.precision <= 1000 ? `numeric(${t.precision},${t.scale ?? 0})` : 'numeric';
     case 'string':
+      // MySQL CHAR(n) values come without trailing spaces; character(n) would pad them back.
       if (t.length === undefined || t.length > 10_485_760) return 'text';
-      return t.fixed ? `character(${t.length})` : `character varying(${t.length})`;
+      return `character varying(${t.length})`;
     case 'bytes':
       return 'bytea';
     case 'uuid':
@@ -101,7 +107,15 @@ export function pgCell(v: ColumnValue, from: ColumnType, to: ReplicaColumn): str
     if (!Number.isFinite(v)) throw new ValueError(`non-finite number for column ${to.name}`);
     return String(v);
   }
-  if ((from.kind === 'date' || from.kind === 'timestamp') && ZERO_DATE.test(v)) return null;
+  if ((from.kind === 'date' || from.kind === 'timestamp') && ZERO_DATE.test(v)) {
+    // PostgreSQL has no zero date; NULL as Debezium does, counted and logged once per column.
+    substituted.inc({ column: to.name });
+    if (!warned.has(to.name)) {
+      warned.add(to.name);
+      logger().warn({ column: to.name, value: v }, 'MySQL zero date stored as NULL (PostgreSQL has no zero date)');
+    }
+    return null;
+  }
   if (from.kind === 'set' && isArrayType(to.type)) return pgArrayLiteral(v === '' ? [] : v.split(','), { kind: 'string' });
   return v;
 }
