@@ -44,7 +44,10 @@ export type StreamItem =
   | { kind: 'wake' };
 
 export interface ReplicationStreamOptions {
-  /** Pause reading the socket when this many bytes of decoded-but-unprocessed messages queue up. @defaultValue 8 MiB */
+  /**
+   * Pause reading the socket when this many wire bytes of decoded-but-unprocessed messages queue
+   * up. Decoded, a message takes some 4x its wire size. @defaultValue 1 MiB
+   */
   highWaterBytes?: number;
   /** Standby status update period, also the liveness signal for wal_sender_timeout. @defaultValue 10000 */
   statusIntervalMs?: number;
@@ -170,7 +173,7 @@ export class ReplicationStream {
     opts: ReplicationStreamOptions,
     lastError: () => CdcError | null,
   ) {
-    this.highWater = opts.highWaterBytes ?? 8 * 1024 * 1024;
+    this.highWater = opts.highWaterBytes ?? 1024 * 1024;
     this.conn = (client as unknown as { connection: PgConnectionInternals }).connection;
     this.conn.on('copyData', ({ chunk }) => this.onCopyData(chunk));
     this.timer = setInterval(() => this.sendStatus(false), opts.statusIntervalMs ?? 10_000);
