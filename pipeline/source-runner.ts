@@ -7,6 +7,7 @@ import { retry } from '../util/retry.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { createPublisher } from './publisher.js';
 import { createWindowHook } from './snapshot/incremental.js';
+import { resumeInitialSnapshot } from './snapshot/initial.js';
 import { pipelineTopics, sourceTopics } from './topics.js';
 
 export function topicPrefix(cfg: PipelineConfig): string {
@@ -43,6 +44,10 @@ export async function runSource(opts: {
     transactional: opts.transactional ?? false,
   });
   const windows = createWindowHook(cfg, source);
+  // An initial snapshot interrupted by a crash finishes in watermark windows while we stream.
+  const resuming = resumeInitialSnapshot(cfg, source, log, signal).catch((err: unknown) => {
+    if (!signal.aborted) log.error({ err: (err as Error).message }, 'resuming the interrupted initial snapshot failed');
+  });
   try {
     await retry(
       async () => {
@@ -63,6 +68,7 @@ export async function runSource(opts: {
   } finally {
     await connector.close();
     await publisher.close();
+    await resuming;
     await windows?.close();
   }
 }

@@ -4,6 +4,7 @@ import { createSource } from '../../connectors/index.js';
 import { createCodec } from '../../pipeline/codec.js';
 import { createKafka } from '../../pipeline/kafka.js';
 import { runSink } from '../../pipeline/sink-runner.js';
+import { initialSnapshotHooks } from '../../pipeline/snapshot/initial.js';
 import { runSource } from '../../pipeline/source-runner.js';
 import { createLogger, setLogger } from '../../util/log.js';
 import { serveMetrics } from '../../util/metrics.js';
@@ -28,7 +29,7 @@ export function registerRun(program: Command): void {
       const tasks: Promise<void>[] = [];
       for (const source of cfg.sources) {
         if (only && !only.has(source.name)) continue;
-        const connector = await createSource(source, cfg);
+        const connector = await createSource(source, cfg, initialSnapshotHooks(cfg, source, () => kafka, log.child({ source: source.name, component: 'snapshot' })));
         // MySQL resumes from the stored checkpoint: events and checkpoint commit in one Kafka transaction.
         tasks.push(runSource({ cfg, source, connector, kafka, codec, log: log.child({ source: source.name }), signal: ac.signal, transactional: connector.kind === 'mysql' }));
       }

@@ -114,6 +114,25 @@ export class RunStore {
     await this.redis.hset(this.k(runId, 'tables'), table, JSON.stringify({ chunks, estRows }));
   }
 
+  /** Marks the run as driven by a live process for `ttlMs` (refreshed while it runs). */
+  async lease(runId: string, ttlMs: number): Promise<void> {
+    await this.redis.set(this.k(runId, 'lease'), String(process.pid), 'PX', ttlMs);
+  }
+
+  async leaseAlive(runId: string): Promise<boolean> {
+    return (await this.redis.exists(this.k(runId, 'lease'))) === 1;
+  }
+
+  /** Keeps a table's chunk plan with the run, so a crashed run's unfinished chunks can be found. */
+  async savePlan(runId: string, table: string, plan: unknown): Promise<void> {
+    await this.redis.hset(this.k(runId, 'plan'), table, JSON.stringify(plan));
+  }
+
+  async plans<T>(runId: string): Promise<Map<string, T>> {
+    const h = await this.redis.hgetall(this.k(runId, 'plan'));
+    return new Map(Object.entries(h).map(([k, v]) => [k, JSON.parse(v) as T]));
+  }
+
   async isChunkDone(runId: string, chunkId: string): Promise<boolean> {
     return (await this.redis.sismember(this.k(runId, 'done'), chunkId)) === 1;
   }
@@ -169,7 +188,7 @@ export class RunStore {
 
   /** Deletes a run's records (tests; `cdc status --prune`). */
   async remove(runId: string): Promise<void> {
-    await this.redis.del(...['', 'tables', 'rows', 'chunks', 'done', 'tstart', 'tend'].map((p) => this.k(runId, p)));
+    await this.redis.del(...['', 'tables', 'rows', 'chunks', 'done', 'tstart', 'tend', 'plan', 'lease'].map((p) => this.k(runId, p)));
     await this.redis.zrem(`${keyPrefix(this.pipeline)}:runs`, runId);
   }
 }

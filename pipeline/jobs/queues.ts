@@ -11,7 +11,8 @@ import { CdcError } from '../../schemas/errors.js';
  * runs it again. Processors are therefore idempotent (see snapshot-chunk.ts, verify.ts).
  */
 
-export type JobKind = 'snapshot' | 'verify' | 'incremental';
+/** Queue names; `snapshot-local-<run>` holds chunks only the process holding their consistent read can run (MySQL). */
+export type JobKind = 'snapshot' | 'verify' | 'incremental' | `snapshot-local-${string}`;
 
 export interface JobsConfig {
   pipeline: string;

@@ -157,6 +157,9 @@ export async function runVerify(cfg: PipelineConfig, o: VerifyOptions = {}): Pro
   const jc = { pipeline: cfg.name, redisUrl: cfg.redis.url };
   const queue = createQueue<VerifyJobData, ChunkResult>(jc, 'verify', redis);
   const events = createQueueEvents(jc, 'verify');
+  // One completion listener per chunk job: many tables mean many listeners, by design.
+  events.setMaxListeners(0);
+  queue.setMaxListeners(0);
   const srcReader = await openReader(source.url, { include: source.tables.include, exclude: source.tables.exclude, byteOrder, applicationName: 'cdc-verify' });
   const dstReader = await openReader(sink.url, { byteOrder, applicationName: 'cdc-verify' });
   const worker = o.inProcessWorker === false ? null : verifyProcessor(cfg);

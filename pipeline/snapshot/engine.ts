@@ -6,7 +6,7 @@ import type { PipelineConfig, SinkConfig, SourceConfig } from '../../config/sche
 import { urlKind } from '../../config/schema.js';
 import { openSql } from '../../connectors/postgres/catalog.js';
 import { beginSnapshot } from '../../connectors/postgres/snapshot.js';
-import { type Chunk, type SnapshotReader, chunkId } from '../../connectors/snapshot.js';
+import { type Chunk, type ChunkSession, type SnapshotReader, chunkId } from '../../connectors/snapshot.js';
 import type { Row, SourcePosition, TableId } from '../../schemas/index.js';
 import { jsonCodec } from '../../schemas/codec/json.js';
 import { CdcError } from '../../schemas/errors.js';
@@ -14,7 +14,7 @@ import { encodePosition } from '../../schemas/position.js';
 import { logger } from '../../util/log.js';
 import { sleep } from '../../util/retry.js';
 import { RunStore } from '../jobs/progress.js';
-import { createQueue, createWorker, jobOptions, redisConnection } from '../jobs/queues.js';
+import { type JobKind, createQueue, createWorker, jobOptions, redisConnection } from '../jobs/queues.js';
 import { findSource, openReader, replicaTable, tableKey } from '../jobs/readers.js';
 import { type Publisher, createPublisher } from '../publisher.js';
 import { sourceTopics } from '../topics.js';
@@ -53,6 +53,9 @@ export interface ChunkOutcome {
   rows: number;
   skipped: boolean;
 }
+
+/** How long a run stays "alive" without its coordinator refreshing it. */
+export const LEASE_MS = Number(process.env.CDC_SNAPSHOT_LEASE_MS ?? 10_000);
 
 function hash8(s: string): string {
   return createHash('sha1').update(s).digest('hex').slice(0, 8);
@@ -126,7 +129,7 @@ async function replicaDb(url: string): Promise<string> {
 }
 
 /** The chunk job: read the chunk in the run's snapshot, write it to every target, record it. */
-export function snapshotProcessor(cfg: PipelineConfig, kafka: () => Kafka) {
+export function snapshotProcessor(cfg: PipelineConfig, kafka: () => Kafka, pool?: SessionPool) {
   const res = new Resources(cfg, kafka);
   const store = new RunStore(redisConnection(cfg.redis.url), cfg.name);
   const log = logger().child({ component: 'snapshot-worker' });
@@ -144,6 +147,7 @@ export function snapshotProcessor(cfg: PipelineConfig, kafka: () => Kafka) {
     let cached: Promise<Row[]> | null = null;
     const readRows = () => {
       cached ??= (async () => {
+        if (pool) return pool.use((s) => s.readChunk(schema, d.chunk));
         const s = await reader.session(d.snapshotName);
         try {
           return await s.readChunk(schema, d.chunk);
@@ -162,7 +166,7 @@ export function snapshotProcessor(cfg: PipelineConfig, kafka: () => Kafka) {
         const dst = replicaTable(schema.id, sink, await replicaDb(sink.url));
         await writer.prepare(d.runId, schema, dst);
         let n: number | null;
-        if (writer.dialect === 'postgres' && reader.dialect === 'postgres') {
+        if (writer.dialect === 'postgres' && reader.dialect === 'postgres' && !pool) {
           // PostgreSQL to PostgreSQL: COPY out of the snapshot piped into COPY in; no row ever decoded.
           const c: pg.Client = await openSql(source.url, 'cdc-snapshot');
           try {
@@ -201,10 +205,35 @@ export function snapshotProcessor(cfg: PipelineConfig, kafka: () => Kafka) {
   return { processor, close: () => res.close() };
 }
 
+/**
+ * Sessions that all read one consistent view (MySQL: opened at the same binlog position), lent
+ * to one chunk at a time. Only the process that opened them can run the run's chunks.
+ */
+export class SessionPool {
+  private readonly idle: ChunkSession[];
+  private readonly waiting: ((s: ChunkSession) => void)[] = [];
+  constructor(readonly sessions: ChunkSession[]) {
+    this.idle = [...sessions];
+  }
+  async use<T>(fn: (s: ChunkSession) => Promise<T>): Promise<T> {
+    const s = this.idle.pop() ?? (await new Promise<ChunkSession>((resolve) => this.waiting.push(resolve)));
+    try {
+      return await fn(s);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(s);
+      else this.idle.push(s);
+    }
+  }
+  async close(): Promise<void> {
+    await Promise.allSettled(this.sessions.map((s) => s.close()));
+  }
+}
+
 /** Starts chunk workers in this process until `close`. */
-export function startSnapshotWorker(cfg: PipelineConfig, kafka: () => Kafka, concurrency = cfg.snapshot.concurrency) {
-  const p = snapshotProcessor(cfg, kafka);
-  const w = createWorker<SnapshotJobData, ChunkOutcome>({ pipeline: cfg.name, redisUrl: cfg.redis.url }, 'snapshot', p.processor, concurrency);
+export function startSnapshotWorker(cfg: PipelineConfig, kafka: () => Kafka, concurrency = cfg.snapshot.concurrency, local?: { queue: JobKind; pool: SessionPool }) {
+  const p = snapshotProcessor(cfg, kafka, local?.pool);
+  const w = createWorker<SnapshotJobData, ChunkOutcome>({ pipeline: cfg.name, redisUrl: cfg.redis.url }, local?.queue ?? 'snapshot', p.processor, concurrency);
   return {
     worker: w,
     async close() {
@@ -230,6 +259,8 @@ export interface RunSnapshotOptions {
   /** Called once the run is planned (progress display). */
   onPlanned?: (store: RunStore, runId: string) => void;
   pollMs?: number;
+  /** Consistent sessions held by this process (MySQL): chunks run only here, on these. */
+  pool?: SessionPool;
 }
 
 export interface SnapshotResult {
@@ -252,18 +283,27 @@ export async function runSnapshot(cfg: PipelineConfig, o: RunSnapshotOptions): P
   const redis = redisConnection(cfg.redis.url);
   const store = new RunStore(redis, cfg.name);
   const jc = { pipeline: cfg.name, redisUrl: cfg.redis.url };
-  const queue = createQueue<SnapshotJobData, ChunkOutcome>(jc, 'snapshot', redis);
+  const queueName: JobKind = o.pool ? `snapshot-local-${hash8(runId)}` : 'snapshot';
+  const queue = createQueue<SnapshotJobData, ChunkOutcome>(jc, queueName, redis);
   const reader = await openReader(source.url, { include: source.tables.include, exclude: source.tables.exclude, applicationName: 'cdc-snapshot' });
   const sinks = target === 'kafka' ? [] : directSinks(cfg, source);
   if (target !== 'kafka' && sinks.length === 0) throw new CdcError(`snapshot.target ${target}: no sink of the same dialect consumes source ${source.name}`, { retriable: false, code: 'CONFIG' });
   const kafka = o.kafka ?? (() => { throw new CdcError('snapshot to Kafka needs a Kafka client', { retriable: false }); });
-  const worker = o.inProcessWorker === false ? null : startSnapshotWorker(cfg, kafka);
+  const worker = o.pool
+    ? startSnapshotWorker(cfg, kafka, o.pool.sessions.length, { queue: queueName, pool: o.pool })
+    : o.inProcessWorker === false
+      ? null
+      : startSnapshotWorker(cfg, kafka);
   const writers: ReplicaWriter[] = [];
   try {
+    await store.lease(runId, LEASE_MS);
     const existing = await store.get(runId);
     if (existing?.status === 'done') return { runId, tables: [], rows: 0, elapsedMs: 0 };
     if (!existing) await store.create({ id: runId, kind: 'snapshot', source: source.name, sink: sinks.map((s) => s.name).join(',') || null, startedAt: t0, note: target });
     await store.setMeta(runId, 'position', encodePosition(o.position));
+    // While this lease lives, no other process treats the run as interrupted.
+    await store.lease(runId, LEASE_MS);
+    let leased = Date.now();
     const tables = o.tables ?? (await reader.listTables());
     let total = 0;
     for (const w of sinks) writers.push(await replicaWriter(w.url));
@@ -282,6 +322,7 @@ export async function runSnapshot(cfg: PipelineConfig, o: RunSnapshotOptions): P
         if (chunks.some((c) => c.ctid) || schema.primaryKey.length === 0) await w.truncateOnce(runId, dst);
       }
       await store.addTable(runId, table, chunks.length, chunks.reduce((a, c) => a + c.estRows, 0));
+      await store.savePlan(runId, table, { id: schema.id, chunks });
       total += chunks.length;
       await queue.addBulk(
         chunks.map((chunk) => ({
@@ -295,6 +336,10 @@ export async function runSnapshot(cfg: PipelineConfig, o: RunSnapshotOptions): P
     o.onPlanned?.(store, runId);
     for (;;) {
       if (o.signal?.aborted) throw new CdcError('snapshot aborted', { retriable: true, code: 'ABORTED' });
+      if (Date.now() - leased > LEASE_MS / 5) {
+        await store.lease(runId, LEASE_MS);
+        leased = Date.now();
+      }
       const progress = await store.tables(runId);
       const done = progress.reduce((a, t) => a + Math.min(t.chunksDone, t.chunks), 0);
       if (done >= total) break;

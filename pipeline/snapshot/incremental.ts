@@ -8,6 +8,7 @@ import { urlKind } from '../../config/schema.js';
 import { openMysql, quoteId } from '../../connectors/mysql/snapshot.js';
 import { openSql, qualified, splitQualified } from '../../connectors/postgres/catalog.js';
 import { type Chunk, type SnapshotReader, chunkId } from '../../connectors/snapshot.js';
+import type { SourceBatch, SourceRecord } from '../../connectors/source.js';
 import type { Row, TableId, TableSchema } from '../../schemas/index.js';
 import { CdcError } from '../../schemas/errors.js';
 import { logger } from '../../util/log.js';
@@ -83,7 +84,7 @@ export class RedisWindowStore implements WindowStore {
  * The processor the source runner puts in front of its publisher, or null when the source has
  * no signal table. `publish` rewrites each batch, publishes it, then confirms its windows.
  */
-export function createWindowHook(cfg: PipelineConfig, source: SourceConfig): { publish(batch: import('../../connectors/source.js').SourceBatch, next: (b: import('../../connectors/source.js').SourceBatch) => Promise<void>): Promise<void>; close(): Promise<void> } | null {
+export function createWindowHook(cfg: PipelineConfig, source: SourceConfig): { publish(batch: SourceBatch, next: (b: SourceBatch) => Promise<void>): Promise<void>; close(): Promise<void> } | null {
   const signal = signalTableOf(source);
   if (!signal) return null;
   const redis = redisConnection(cfg.redis.url);
@@ -92,13 +93,38 @@ export function createWindowHook(cfg: PipelineConfig, source: SourceConfig): { p
   return {
     async publish(batch, next) {
       const { batch: out, closed } = await processor.process(batch);
-      await next(out);
+      if (closed.length === 0) await next(out);
+      else {
+        // A window adds up to a chunk of rows: publish in slices Kafka accepts (max.message.bytes
+        // is per partition batch, 1 MiB by default), the checkpoint only with the last slice.
+        const slices = sliceRecords(out.records, 256 * 1024, 1000);
+        for (const [i, records] of slices.entries()) await next({ records, checkpoint: i === slices.length - 1 ? out.checkpoint : null });
+      }
       for (const c of closed) await store.emitted(c.window, c.rows, c.deletes);
     },
     async close() {
       redis.disconnect();
     },
   };
+}
+
+/** Consecutive slices of at most `maxBytes` (estimated) and `maxRecords` records, order kept. */
+export function sliceRecords(records: SourceRecord[], maxBytes: number, maxRecords: number): SourceRecord[][] {
+  const out: SourceRecord[][] = [];
+  let cur: SourceRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const size = r.type === 'change' ? JSON.stringify(r.event.after ?? r.event.before ?? null).length + 400 : 300;
+    if (cur.length > 0 && (bytes + size > maxBytes || cur.length >= maxRecords)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(r);
+    bytes += size;
+  }
+  if (cur.length > 0 || out.length === 0) out.push(cur);
+  return out;
 }
 
 /** Writes watermark rows into the source's signal table (created when missing). */
@@ -145,6 +171,8 @@ export interface WindowJobData {
   chunk: Chunk;
   /** Also emit deletes for replica keys the source lacks (repairs extra rows). */
   deleteExtra: boolean;
+  /** An interrupted initial run this window finishes a chunk of (same chunk index). */
+  parentRun?: string;
 }
 
 function hash8(s: string): string {
@@ -239,6 +267,7 @@ export function windowProcessor(cfg: PipelineConfig, opts: { waitMs?: number } =
         const st = await windows.state(window);
         if (st.state === 'emitted') {
           await store.chunkDone(d.runId, d.table, cid, rows.length);
+          if (d.parentRun) await store.chunkDone(d.parentRun, d.table, cid, rows.length);
           await windows.drop(window);
           await writer.remove([`${window}-o`, `${window}-c`]).catch(() => undefined);
           log.debug({ table: d.table, chunk: d.chunk.index, rows: st.rows, deletes: st.deletes }, 'window emitted');
@@ -285,6 +314,10 @@ export interface IncrementalOptions {
   inProcessWorker?: boolean;
   onPlanned?: (store: RunStore, runId: string) => void;
   signal?: AbortSignal;
+  /** Key ranges to re-read per table (`tableKey`), instead of the whole table. */
+  ranges?: Map<string, Chunk[]>;
+  /** Mark each re-read range done in this (interrupted initial) run too. */
+  parentRun?: string;
 }
 
 /** Plans and runs an incremental snapshot of some tables; resolves when every window is in Kafka. */
@@ -304,14 +337,14 @@ export async function runIncrementalSnapshot(cfg: PipelineConfig, o: Incremental
     for (const id of o.tables) {
       const schema = await reader.describe(id);
       if (schema.primaryKey.length === 0) throw new CdcError(`${tableKey(id)} has no primary key: an incremental snapshot needs one`, { retriable: false, code: 'NO_KEY' });
-      const chunks = await reader.planChunks(schema, cfg.snapshot.incrementalChunkRows, { ctid: false });
       const table = tableKey(id);
+      const chunks = o.ranges?.get(table) ?? (await reader.planChunks(schema, cfg.snapshot.incrementalChunkRows, { ctid: false }));
       await store.addTable(runId, table, chunks.length, chunks.reduce((a, c) => a + c.estRows, 0));
       total += chunks.length;
       await queue.addBulk(
         chunks.map((chunk) => ({
           name: 'snapshot-window',
-          data: { runId, source: source.name, table, src: schema.id, chunk, deleteExtra: o.deleteExtra ?? true },
+          data: { runId, source: source.name, table, src: schema.id, chunk, deleteExtra: o.deleteExtra ?? true, ...(o.ranges?.has(table) && o.parentRun ? { parentRun: o.parentRun } : {}) },
           opts: { ...jobOptions(Math.max(cfg.snapshot.attempts, 5), cfg.snapshot.backoffMs), jobId: `${runId}.${hash8(table)}.${chunk.index}` },
         })),
       );
