@@ -157,6 +157,18 @@ describe('avro codec evolution', () => {
     expect((await codec.decodeChange(r3))!.after).toEqual({ id: 3, qty: '9007199254740993', label: 'c'.repeat(80) });
   });
 
+  it('reuses the ids of old versions when events are replayed after a restart (no new version, no refusal)', async () => {
+    const { codec, registry } = setup();
+    const v2 = withColumns((c) => [...c, { name: 'extra', type: { kind: 'string' }, nullable: true, sourceType: 'text' }]);
+    const r1 = await codec.encodeChange(changeEvent(base, 'c', null, { id: 1, qty: 5, label: 'a' }));
+    await codec.encodeChange(changeEvent(v2, 'c', null, { id: 2, qty: 6, label: 'b', extra: 'x' }));
+    // A new process replays from an older checkpoint: the first events still have the old shape.
+    const restarted = avroCodec({ registry, topicOf, transactionTopicOf: (t) => `test.${t.source}.transaction` });
+    const again = await restarted.encodeChange(changeEvent(structuredClone(base), 'c', null, { id: 1, qty: 5, label: 'a' }));
+    expect(again.value!.readUInt32BE(1)).toBe(r1.value!.readUInt32BE(1));
+    expect(await registry.versions('test.pg1.app.public.items-value')).toEqual([1, 2]);
+  });
+
   it('refuses a narrowing with a TableError naming the table, the column and the rule', async () => {
     const { codec, registry } = setup();
     await codec.encodeChange(changeEvent(base, 'c', null, { id: 1, qty: 5, label: 'a' }));
