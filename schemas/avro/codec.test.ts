@@ -8,6 +8,7 @@ import { avroCodec } from './codec.js';
 import { SchemaIncompatibleError } from './evolution.js';
 import { parseAvro } from './long.js';
 import { memoryRegistry } from './memory-registry.js';
+import { SchemaRegistryError } from './registry.js';
 import { unframe } from './wire.js';
 
 const topicOf = (e: ChangeEvent) => ['test', e.source.name, e.schema.id.db, ...(e.schema.id.schema ? [e.schema.id.schema] : []), e.schema.id.table].join('.');
@@ -113,6 +114,33 @@ describe('avro codec round trip', () => {
     const begin: TransactionEvent = { status: 'BEGIN', id: '771', event_count: null, data_collections: null, ts_ms: 1795644504907, source: 'pg1', position: { kind: 'pg', lsn: '0/10' } };
     const end: TransactionEvent = { ...begin, status: 'END', event_count: 3, data_collections: [{ data_collection: 'shop.public.a', event_count: 3 }], position: { kind: 'pg', lsn: '0/20' } };
     for (const t of [begin, end]) expect(await codec.decodeTransaction(await codec.encodeTransaction(t))).toEqual(t);
+  });
+
+  it('still decodes records written with the JSON codec (switching encoding on a live pipeline)', async () => {
+    const { codec } = setup();
+    const { jsonCodec } = await import('../codec/json.js');
+    const e = changeEvent(pgAllTypes, 'u', keyOnly(pgAllTypes, pgRows[0]!), pgRows[0]!);
+    expect(await codec.decodeChange(await jsonCodec().encodeChange(e))).toEqual(e);
+    const t: TransactionEvent = { status: 'BEGIN', id: '9', event_count: null, data_collections: null, ts_ms: 1, source: 'pg1', position: { kind: 'pg', lsn: '0/1' } };
+    expect(await codec.decodeTransaction(await jsonCodec().encodeTransaction(t))).toEqual(t);
+    await expect(codec.decodeChange({ key: null, value: Buffer.from('{"op":"c"}'), headers: {} })).rejects.toThrow(/not a Confluent-framed/);
+  });
+
+  it('stops only the table when the registry refuses its schema as invalid (4xx), not the source', async () => {
+    const registry = memoryRegistry();
+    registry.register = async () => {
+      throw new SchemaRegistryError('invalid schema', { status: 422, errorCode: 42201, retriable: false });
+    };
+    const codec = avroCodec({ registry, topicOf, transactionTopicOf: () => 'x' });
+    const err = await codec.encodeChange(changeEvent(pgAllTypes, 'c', null, pgRows[0]!)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TableError);
+    expect((err as TableError).code).toBe('SCHEMA_REGISTRY');
+    registry.register = async () => {
+      throw new SchemaRegistryError('unauthorized', { status: 401, retriable: false });
+    };
+    const auth = await codec.encodeChange(changeEvent(mysqlAllTypes, 'c', null, mysqlRows[0]!)).catch((e: unknown) => e);
+    expect(auth).toBeInstanceOf(SchemaRegistryError);
+    expect(auth).not.toBeInstanceOf(TableError);
   });
 
   it('asks the registry once per table version, not per event', async () => {

@@ -4,6 +4,7 @@ import type { Row } from '../column-types.js';
 import { CdcError, PoisonRecordError, TableError } from '../errors.js';
 import { decodePosition, encodePosition } from '../position.js';
 import { type TableSchema, tableName } from '../table-schema.js';
+import { jsonCodec } from '../codec/json.js';
 import { type EncodedRecord, type EventCodec, HEADER } from '../codec/types.js';
 import { type AvroSchema } from './columns.js';
 import { type FieldPlan, deriveSchemas, readRowRecord, valueRecordOf } from './derive.js';
@@ -184,6 +185,7 @@ export function avroCodec(o: AvroCodecOptions): AvroCodec {
   const byId = new Map<number, Promise<DecodePlan>>();
   const readers = new Map<string, { type: avro.Type; fields: FieldPlan[]; schema: TableSchema; resolvers: Map<number, avro.Resolver> }>();
   const txPlans = new Map<string, Promise<{ keyId: number; valueId: number; key: avro.Type; value: avro.Type }>>();
+  const json = jsonCodec();
 
   /** A cached promise that is forgotten if it fails, so a retry asks the registry again. */
   function cached<K, V>(map: Map<K, Promise<V>>, key: K, make: () => Promise<V>): Promise<V> {
@@ -250,15 +252,35 @@ export function avroCodec(o: AvroCodecOptions): AvroCodec {
     const keyText = d.key === null ? null : JSON.stringify(d.key);
     return cached(byText, `${topic}\u0000${valueText}\u0000${keyText ?? ''}`, async () => {
       const keyTable = { ...s, columns: s.columns.filter((c) => s.primaryKey.includes(c.name)) };
-      const [valueId, keyId] = await Promise.all([
-        ensureRegistered(`${topic}-value`, valueText, s, 'value'),
-        keyText === null ? Promise.resolve(null) : ensureRegistered(`${topic}-key`, keyText, keyTable, 'key'),
-      ]);
+      let valueId: number;
+      let keyId: number | null;
+      try {
+        [valueId, keyId] = await Promise.all([
+          ensureRegistered(`${topic}-value`, valueText, s, 'value'),
+          keyText === null ? Promise.resolve(null) : ensureRegistered(`${topic}-key`, keyText, keyTable, 'key'),
+        ]);
+      } catch (err) {
+        throw tableScoped(err, s, topic);
+      }
       return {
         value: { id: valueId, type: parseAvro(d.value as object) },
         key: keyId === null || d.key === null ? null : { id: keyId, type: parseAvro(d.key as object), encode: rowEncoder(d.keyFields, true) },
         encodeRow: rowEncoder(d.valueFields, false),
       };
+    });
+  }
+
+  /**
+   * A registry answer that concerns this table version only (e.g. 422, the schema refused as
+   * invalid) stops the table, not the source. Unreachable registries (retriable) and
+   * authentication failures (every table would fail alike) stay as they are: the source waits
+   * or stops with the reason.
+   */
+  function tableScoped(err: unknown, s: TableSchema, topic: string): unknown {
+    if (!(err instanceof SchemaRegistryError) || err.retriable || err.status === 401 || err.status === 403) return err;
+    return new TableError(tableName(s.id), `schema registry refused the schema of ${tableName(s.id)} (subject ${topic}-value): ${err.message}`, {
+      code: 'SCHEMA_REGISTRY',
+      cause: err,
     });
   }
 
@@ -326,6 +348,12 @@ export function avroCodec(o: AvroCodecOptions): AvroCodec {
     };
   }
 
+  /**
+   * Records written before a pipeline switched from `encoding: json` to `avro` are JSON with the
+   * schema header: decoded as such, so the switch needs no drained topics.
+   */
+  const isJsonRecord = (r: EncodedRecord): boolean => r.value !== null && r.value[0] === 0x7b && r.headers[HEADER.schema] !== undefined;
+
   async function changePlan(r: EncodedRecord): Promise<{ plan: ChangeDecodePlan; body: Buffer; id: number } | null> {
     if (r.value === null) return null;
     const { schemaId, body } = unframe(r.value);
@@ -374,6 +402,7 @@ export function avroCodec(o: AvroCodecOptions): AvroCodec {
     },
 
     async decodeChange(r) {
+      if (isJsonRecord(r)) return json.decodeChange(r);
       const p = await changePlan(r);
       if (p === null) return null;
       return envelopeToEvent(readBody(p.plan, p.body), p.plan.decodeRow, p.plan.schema, r);
@@ -428,6 +457,7 @@ export function avroCodec(o: AvroCodecOptions): AvroCodec {
 
     async decodeTransaction(r) {
       if (r.value === null) throw new PoisonRecordError('empty transaction record');
+      if (r.value[0] === 0x7b) return json.decodeTransaction(r);
       const { schemaId, body } = unframe(r.value);
       const plan = await decodePlan(schemaId);
       if (plan.kind !== 'transaction') throw new PoisonRecordError(`schema id ${schemaId} is not a transaction schema`);
