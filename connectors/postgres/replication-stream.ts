@@ -116,7 +116,8 @@ export class ReplicationConnection {
    */
   async createSlot(slot: string, exportSnapshot: boolean): Promise<CreatedSlot> {
     const [row] = await this.command(
-      `CREATE_REPLICATION_SLOT ${quoteIdent(slot)} LOGICAL pgoutput (SNAPSHOT ${exportSnapshot ? "'export'" : "'nothing'"})`,
+      // The pre-15 spelling: PostgreSQL 15 still accepts it, 10-14 accept only it.
+      `CREATE_REPLICATION_SLOT ${quoteIdent(slot)} LOGICAL pgoutput ${exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`,
     );
     if (!row) throw new CdcError('CREATE_REPLICATION_SLOT returned no row', { retriable: true });
     return { slotName: row.slot_name ?? slot, consistentPoint: parseLsn(row.consistent_point ?? '0/0'), snapshotName: row.snapshot_name ?? null };
@@ -197,6 +198,9 @@ export class ReplicationStream {
         this.received = maxLsn(this.received, frame.dataStart);
       } else {
         item = { kind: 'keepalive', walEnd: frame.walEnd, replyRequested: frame.replyRequested };
+        // Reported as "written" only (informational for logical slots); without it the walsender
+        // sends a keepalive every time it waits for WAL while we are busy.
+        this.received = maxLsn(this.received, frame.walEnd);
         // Answer at once with what is confirmed so far: the walsender ends connections that stay
         // silent for wal_sender_timeout, and the queue in front of this keepalive may be long.
         if (frame.replyRequested) this.sendStatus(false);

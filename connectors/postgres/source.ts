@@ -205,6 +205,13 @@ async function pump(ctx: SourceContext, o: ResolvedOptions, stream: ReplicationS
     st.inflight = p;
   };
 
+  /** Back-pressure point: wait for the batch in flight, then send this one. */
+  const flushFull = async () => {
+    if (st.inflight) await st.inflight;
+    if (st.error) throw st.error;
+    flush();
+  };
+
   try {
     for (;;) {
       if (st.error) throw st.error;
@@ -238,6 +245,8 @@ async function pump(ctx: SourceContext, o: ResolvedOptions, stream: ReplicationS
           case 'insert':
           case 'update':
           case 'delete':
+            // A large row goes into a batch of its own rather than pushing one over Kafka's size limit.
+            if (records.length > 0 && bytes + msg.bytes * 1.4 > o.maxBatchBytes) await flushFull();
             bytes += assembler.change(msg, item.dataStart, records);
             break;
           case 'truncate':
@@ -260,9 +269,7 @@ async function pump(ctx: SourceContext, o: ResolvedOptions, stream: ReplicationS
       }
       const full = records.length >= o.maxBatchEvents || bytes >= o.maxBatchBytes;
       if (full) {
-        if (st.inflight) await st.inflight;
-        if (st.error) throw st.error;
-        flush();
+        await flushFull();
       } else if (st.inflight === null && stream.pending === 0 && (records.length > 0 || commitEnd !== null)) {
         flush();
       }

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { type PipelineConfig, pipelineConfig } from '../../config/schema.js';
 import { createPostgresSource } from '../../connectors/postgres/index.js';
 import type { PostgresSourceHooks } from '../../connectors/postgres/options.js';
+import type { SourceRecord } from '../../connectors/source.js';
 import { runSource } from '../../pipeline/source-runner.js';
 import { type SourceTopics, sourceTopics } from '../../pipeline/topics.js';
 import { type ChangeEvent, HEADER, type TransactionEvent, jsonCodec } from '../../schemas/index.js';
@@ -106,6 +107,33 @@ export function startSource(cfg: PipelineConfig, hooks: PostgresSourceHooks = {}
   };
 }
 
+/**
+ * Runs the connector alone, with a publish that only records what it is given (no runner, no
+ * Kafka): for checks of what the connector emits before the pipeline's hooks touch it.
+ */
+export function captureSource(cfg: PipelineConfig): { records: SourceRecord[]; stop(): Promise<void> } {
+  const source = cfg.sources[0]!;
+  const ac = new AbortController();
+  const connector = createPostgresSource(source, cfg);
+  const records: SourceRecord[] = [];
+  const done = connector
+    .run({
+      publish: async (b) => void records.push(...b.records),
+      loadCheckpoint: async () => null,
+      log: createLogger(process.env.CDC_LOG_LEVEL ?? 'error'),
+      signal: ac.signal,
+    })
+    .catch(() => undefined);
+  return {
+    records,
+    async stop() {
+      ac.abort();
+      await done;
+      await connector.close();
+    },
+  };
+}
+
 export type Msg = KafkaMessage & { topic: string; partition: number };
 
 /** Reads topics from the beginning until `until(all messages so far)` holds, or fails after the timeout. */
@@ -168,7 +196,10 @@ export async function waitForTopics(topics: string[], timeoutMs = 60_000): Promi
     for (;;) {
       const have = new Set(await admin.listTopics());
       if (topics.every((t) => have.has(t))) return;
-      if (Date.now() > deadline) throw new Error(`topics never appeared: ${topics.filter((t) => !have.has(t)).join(', ')}`);
+      if (Date.now() > deadline) {
+        const prefix = topics[0]!.split('.')[0]!;
+        throw new Error(`topics never appeared: ${topics.filter((t) => !have.has(t)).join(', ')} (there are: ${[...have].filter((t) => t.startsWith(prefix)).join(', ')})`);
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
