@@ -46,6 +46,8 @@ interface OpenTransaction {
   begun: boolean;
   heartbeat: boolean;
   origin: string | null;
+  /** Applied by a replication process and `localOnly` is set: its changes are not captured. */
+  skip: boolean;
 }
 
 export interface AssemblerOptions {
@@ -53,6 +55,8 @@ export interface AssemblerOptions {
   version: string;
   /** `source.origin` for transactions without a replication origin. */
   origin: string;
+  /** Skip transactions that carry a replication origin (written by a replication process, not a local client). */
+  localOnly?: boolean;
   now?: () => number;
 }
 
@@ -84,11 +88,15 @@ export class TransactionAssembler {
       begun: false,
       heartbeat: false,
       origin: null,
+      skip: false,
     };
   }
 
+  /** pgoutput sends an Origin message right after Begin for transactions applied under a replication origin. */
   origin(name: string): void {
-    if (this.tx) this.tx.origin = name;
+    if (!this.tx) return;
+    this.tx.origin = name;
+    if (this.o.localOnly) this.tx.skip = true;
   }
 
   private open(what: string): OpenTransaction {
@@ -163,7 +171,7 @@ export class TransactionAssembler {
       tx.heartbeat = true;
       return 0;
     }
-    if (rel.role === 'skip') return 0;
+    if (rel.role === 'skip' || tx.skip) return 0;
     switch (msg.tag) {
       case 'insert':
         this.emit(tx, rel, 'c', null, this.row(rel, msg.newTuple, null), lsn, seq, out);
@@ -189,7 +197,7 @@ export class TransactionAssembler {
       const seq = tx.seq++;
       const rel = this.relation(id);
       if (rel.role === 'heartbeat') tx.heartbeat = true;
-      if (rel.role !== 'table') continue;
+      if (rel.role !== 'table' || tx.skip) continue;
       this.emit(tx, rel, 't', null, null, lsn, seq, out);
       bytes += EVENT_OVERHEAD + rel.schemaBytes;
     }

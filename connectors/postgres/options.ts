@@ -32,6 +32,8 @@ export interface ResolvedOptions extends PostgresSourceOptions {
   filter: TableFilter;
   /** Node id for `source.origin` when the transaction has no replication origin. */
   origin: string;
+  /** Skip transactions applied under a replication origin (`sources[].localOnly`, multi-master). */
+  localOnly: boolean;
   url: string;
   sourceName: string;
 }
@@ -54,6 +56,8 @@ export function resolveOptions(source: SourceConfig): ResolvedOptions {
     heartbeatEnabled: pg.heartbeatIntervalMs > 0,
     filter: compileTableFilter(source.tables.include, source.tables.exclude),
     origin: source.origin ?? source.name,
+    // Read loosely: the option belongs to the multi-master work and may not be in every config schema.
+    localOnly: (source as { localOnly?: boolean }).localOnly === true,
     url: source.url,
     sourceName: source.name,
   };

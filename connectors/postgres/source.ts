@@ -161,7 +161,7 @@ async function ensureSlot(repl: ReplicationConnection, meta: pg.Client, o: Resol
  * the transaction).
  */
 async function pump(ctx: SourceContext, o: ResolvedOptions, stream: ReplicationStream, meta: pg.Client, db: string, log: Logger): Promise<void> {
-  const assembler = new TransactionAssembler({ sourceName: o.sourceName, version: CONNECTOR_VERSION, origin: o.origin });
+  const assembler = new TransactionAssembler({ sourceName: o.sourceName, version: CONNECTOR_VERSION, origin: o.origin, localOnly: o.localOnly });
   const types = new TypeCache();
   const warned = new Set<string>();
 

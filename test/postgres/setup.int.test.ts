@@ -219,3 +219,36 @@ describe('postgres source: validate', () => {
     expect(err2.problems.some((p) => p.includes(`GRANT CREATE ON DATABASE ${db.name} TO ${role}`))).toBe(true);
   });
 });
+
+describe('postgres source: replication origins', () => {
+  it('reports the origin of transactions a replication process applied, and skips them with localOnly', async () => {
+    const { db, cfg } = await setup('t_origin', `create table t (id int primary key)`);
+    const local = testConfig(db, { source: { localOnly: true }, postgres: { slot: `${db.name}_local`, publication: db.name } });
+    const origin = uniq('node');
+    cleanups.push(async () => void (await adminQuery('select pg_replication_origin_drop($1)', [origin]).catch(() => undefined)));
+    const all = captureSource(cfg);
+    const mine = captureSource(local);
+    cleanups.push(() => all.stop(), () => mine.stop());
+    await until('both slots', async () => (await db.q(`select 1 from pg_replication_slots where database = $1 and active`, [db.name])).length === 2);
+
+    await db.q(`insert into t values (1)`);
+    const c = new pg.Client(db.url);
+    await c.connect();
+    await c.query('select pg_replication_origin_create($1)', [origin]);
+    await c.query('select pg_replication_origin_session_setup($1)', [origin]);
+    await c.query(`insert into t values (2)`); // as a sink applying another node's change would
+    await c.query('select pg_replication_origin_session_reset()');
+    await c.end();
+    await db.q(`insert into t values (3)`);
+
+    const events = (r: typeof all) => r.records.flatMap((x) => (x.type === 'change' ? [x.event] : []));
+    await until('all three', async () => events(all).length >= 3 && events(mine).some((e) => e.after?.id === 3));
+    expect(events(all).map((e) => [e.after?.id, e.source.origin])).toEqual([
+      [1, 'pg'],
+      [2, origin],
+      [3, 'pg'],
+    ]);
+    expect(events(mine).map((e) => e.after?.id)).toEqual([1, 3]);
+    expect(mine.records.filter((r) => r.type === 'transaction')).toHaveLength(4);
+  });
+});
