@@ -115,6 +115,13 @@ export const sourceConfig = z.strictObject({
   tables: tableFilter,
   /** Node id written as `source.origin` (multi-master). @defaultValue the source name */
   origin: z.string().optional(),
+  /**
+   * Capture only what local clients wrote: skip transactions a replication process applied
+   * (PostgreSQL: under a replication origin; MySQL/MariaDB: with another server_id), like
+   * PostgreSQL 16's `origin = none`. A `mesh` sets it on its sources (docs/multi-master.md).
+   * @defaultValue false
+   */
+  localOnly: z.boolean().default(false),
   postgres: postgresSourceOptions.optional(),
   mysql: mysqlSourceOptions.optional(),
 });
@@ -127,8 +134,21 @@ export const conflictOptions = z
     tombstoneHorizonDays: z.number().positive().default(7),
     /** Record every conflict in a conflicts table on the replica. @defaultValue true */
     logConflicts: z.boolean().default(true),
-    /** Module exporting the custom resolver (strategy custom). */
+    /** Module exporting the custom resolver (strategy custom), or the name it was registered under. */
     resolver: z.string().optional(),
+    /**
+     * Per-table overrides of strategy and resolver, keyed by the replica table (`schema.table` /
+     * `db.table`, or the bare table name). See docs/multi-master.md.
+     */
+    tables: z
+      .record(
+        z.string(),
+        z.strictObject({
+          strategy: z.enum(['none', 'lww', 'version-vector', 'custom']),
+          resolver: z.string().optional(),
+        }),
+      )
+      .optional(),
   })
   .default({ strategy: 'lww', tombstoneHorizonDays: 7, logConflicts: true });
 
@@ -160,6 +180,10 @@ export const sinkConfig = z.strictObject({
    * inside one open replica transaction, so memory stays bounded. @defaultValue 20000
    */
   maxBufferedEvents: z.number().int().positive().default(20_000),
+  /** SQL run once on every new replica connection (Debezium's `database.initial.statements`); a `mesh` marks its apply sessions with it. */
+  initSql: z.array(z.string()).default([]),
+  /** SQL run at the start of every replica transaction. */
+  beginSql: z.array(z.string()).default([]),
 });
 
 export const kafkaConfig = z.strictObject({
@@ -230,6 +254,42 @@ export const verifyOptions = z
   })
   .default({ chunkRows: 10_000, concurrency: 2, maxReportedKeys: 100 });
 
+export const meshNodeConfig = z.strictObject({
+  /** Node id: the name of its source and sink, `source.origin`, and the tie-break between equal timestamps. */
+  name: name('mesh node'),
+  /** The node's database; MySQL/MariaDB URLs name the database that holds the mesh tables. */
+  url: dbUrl,
+  /** PostgreSQL schema holding the mesh tables. @defaultValue public */
+  schema: z.string().min(1).optional(),
+  /**
+   * MySQL/MariaDB: server_id of the node's apply sessions (`SET SESSION server_id`), so its own
+   * source skips what was applied. Must differ from every server's server_id. @defaultValue 4000000000 + node index
+   */
+  applyServerId: z.number().int().min(1).max(4294967295).optional(),
+  /** MySQL/MariaDB: server_id the node's binlog reader registers with. @defaultValue 5400 + node index */
+  readerServerId: z.number().int().min(1).max(4294967295).optional(),
+});
+
+/**
+ * Multi-master: every node is both a source and a sink, and applies the changes of every other
+ * node (docs/multi-master.md). Expanded into `sources` and `sinks` by pipeline/mesh.
+ */
+export const meshConfig = z.strictObject({
+  nodes: z.array(meshNodeConfig).min(2, { error: 'expected at least two nodes' }),
+  /** Tables kept identical on every node, by name (in the node's schema / database); each needs a primary key. */
+  tables: z.array(z.string().regex(/^[^.\s]+$/, { error: 'expected a table name without schema' })).min(1, { error: 'expected at least one table' }),
+  /** Conflict resolution of every node's sink; lww (hybrid logical clock), version-vector or custom, per table via `tables`. */
+  conflict: conflictOptions,
+  /** Sink mode of every node. @defaultValue key */
+  mode: z.enum(['key', 'transaction']).default('key'),
+  /** Most changes per replica transaction. @defaultValue 500 */
+  batchSize: z.number().int().positive().default(500),
+  /** Schema (PostgreSQL) / database (MySQL) of the mesh's bookkeeping on each node. @defaultValue cdc_meta */
+  metaSchema: z.string().min(1).max(63).default('cdc_meta'),
+  /** Milliseconds between PostgreSQL heartbeats (keeps idle slots moving); 0 disables. @defaultValue 10000 */
+  heartbeatIntervalMs: z.number().int().min(0).default(10_000),
+});
+
 export const pipelineConfig = z
   .strictObject({
     /** Pipeline name: default topic prefix, group and job-queue prefix. */
@@ -242,6 +302,7 @@ export const pipelineConfig = z
     metrics: z.strictObject({ port: z.number().int().min(0).max(65535) }).optional(),
     snapshot: snapshotOptions,
     verify: verifyOptions,
+    mesh: meshConfig.optional(),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();
@@ -260,6 +321,27 @@ export const pipelineConfig = z
         if (!seen.has(src)) ctx.addIssue({ code: 'custom', path: ['sinks', i, 'sources', j], message: `no source named "${src}"` });
       });
     });
+    const nodeNames = new Set<string>();
+    cfg.mesh?.nodes.forEach((n, i) => {
+      const at = ['mesh', 'nodes', i];
+      if (nodeNames.has(n.name)) ctx.addIssue({ code: 'custom', path: [...at, 'name'], message: `duplicate mesh node "${n.name}"` });
+      nodeNames.add(n.name);
+      if (seen.has(n.name) || sinkNames.has(n.name)) ctx.addIssue({ code: 'custom', path: [...at, 'name'], message: `"${n.name}" is also a source or sink name` });
+      const kind = urlKind(n.url);
+      if (kind === 'mysql') {
+        let db = '';
+        try {
+          db = new URL(n.url.replace(/^mariadb:/i, 'mysql:')).pathname.replace(/^\//, '');
+        } catch {
+          /* reported by the url check */
+        }
+        if (db === '') ctx.addIssue({ code: 'custom', path: [...at, 'url'], message: 'a MySQL/MariaDB node URL must name the database holding the mesh tables' });
+        if (n.schema !== undefined) ctx.addIssue({ code: 'custom', path: [...at, 'schema'], message: 'only for PostgreSQL nodes (MySQL: the URL names the database)' });
+      } else if (n.applyServerId !== undefined || n.readerServerId !== undefined) {
+        ctx.addIssue({ code: 'custom', path: at, message: 'applyServerId / readerServerId are only for MySQL/MariaDB nodes' });
+      }
+    });
+    if (cfg.mesh?.conflict.strategy === 'none') ctx.addIssue({ code: 'custom', path: ['mesh', 'conflict', 'strategy'], message: 'a mesh needs lww, version-vector or custom (none cannot converge)' });
     if (cfg.kafka.encoding === 'avro' && !cfg.kafka.schemaRegistry) {
       ctx.addIssue({ code: 'custom', path: ['kafka', 'schemaRegistry'], message: 'required when kafka.encoding is avro' });
     }
@@ -274,3 +356,5 @@ export type MysqlSourceOptions = z.output<typeof mysqlSourceOptions>;
 export type ConflictOptions = z.output<typeof conflictOptions>;
 export type SnapshotOptions = z.output<typeof snapshotOptions>;
 export type VerifyOptions = z.output<typeof verifyOptions>;
+export type MeshConfig = z.output<typeof meshConfig>;
+export type MeshNodeConfig = z.output<typeof meshNodeConfig>;

@@ -22,6 +22,8 @@ requirements=(
   "mariadb:mariadb-client"
   "redis-server:redis-server"
   "redis-cli:redis-server"
+  # libfaketime: clock-skewed server processes in the multi-master tests (test/mesh)
+  "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1:faketime"
 )
 [ -n "${CDC_ENSURE_EXTRA_CHECK:-}" ] && requirements+=("$CDC_ENSURE_EXTRA_CHECK")
 

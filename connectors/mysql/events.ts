@@ -96,6 +96,12 @@ export interface AssemblerOptions {
   sourceName: string;
   version: string;
   origin: string;
+  /**
+   * The source server's own server_id, set when only what local clients wrote is captured
+   * (`sources[].localOnly`): row events and truncates written under another server_id (an apply
+   * session that ran `SET SESSION server_id`, or a native replication thread) are skipped.
+   */
+  localServerId?: number;
   flavor: Flavor;
   filter: TableFilter;
   collations: Collations;
@@ -164,6 +170,8 @@ export class BinlogAssembler {
   private readonly warned = new Set<string>();
   private readonly now: () => number;
   private lastHeartbeatTs = 0;
+  /** Row events skipped because another server_id wrote them (`localServerId`). */
+  skippedReplicated = 0;
 
   constructor(
     private readonly o: AssemblerOptions,
@@ -496,6 +504,10 @@ export class BinlogAssembler {
     const t = this.tables.get(head.tableId);
     if (!t) throw new CdcError(`rows event for table id ${head.tableId} without its TABLE_MAP (at ${this.file}:${start})`, { retriable: true, code: 'BINLOG_DECODE' });
     if (!t.captured) return 0;
+    if (this.o.localServerId !== undefined && ev.header.serverId !== this.o.localServerId) {
+      this.skippedReplicated++;
+      return 0;
+    }
     if (t.builtFor !== this.historyVersion || !t.codecs) this.build(t);
     const codecs = t.codecs!;
     const tx = this.current(ev.header, start);
@@ -560,6 +572,7 @@ export class BinlogAssembler {
   }
 
   private truncate(tx: OpenTransaction, db: string, table: string, serverId: number, start: number, out: SourceRecord[]): number {
+    if (this.o.localServerId !== undefined && serverId !== this.o.localServerId) return 0;
     const key = tableKey(db, table);
     const schema = this.lastSchema.get(key) ?? latest(this.history, key);
     if (!schema) {

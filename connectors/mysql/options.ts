@@ -25,6 +25,8 @@ export interface ResolvedOptions extends MysqlSourceOptions {
   sourceName: string;
   url: string;
   origin: string;
+  /** Capture only local clients' writes (`sources[].localOnly`, multi-master). */
+  localOnly: boolean;
   filter: TableFilter;
   schemaHistoryTopic: string;
   replicationFactor: number;
@@ -43,6 +45,7 @@ export function resolveOptions(source: SourceConfig, cfg: PipelineConfig): Resol
     sourceName: source.name,
     url: source.url,
     origin: source.origin ?? source.name,
+    localOnly: source.localOnly,
     filter: tableFilter({ include: source.tables.include, exclude: source.tables.exclude, signalTable: my.signalTable }),
     schemaHistoryTopic: my.schemaHistoryTopic ?? `${topics.prefix}.schema-history`,
     replicationFactor: cfg.kafka.replicationFactor,

@@ -245,6 +245,7 @@ async function pump(
       sourceName: o.sourceName,
       version: CONNECTOR_VERSION,
       origin: o.origin,
+      ...(o.localOnly ? { localServerId: info.serverId } : {}),
       flavor: info.flavor,
       filter: o.filter,
       collations,

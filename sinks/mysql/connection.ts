@@ -23,7 +23,7 @@ const SESSION = [
  * `database`: selected on every connection (created if absent). MariaDB refuses a multi-table
  * DELETE joined with JSON_TABLE while no database is selected ("No database selected").
  */
-export function mysqlPool(url: string, o: { max: number; log: Logger; database: string }): SqlPool {
+export function mysqlPool(url: string, o: { max: number; log: Logger; database: string; initSql?: string[] }): SqlPool {
   const pool = mysql.createPool({
     uri: url.replace(/^mariadb:/i, 'mysql:'),
     connectionLimit: o.max,
@@ -65,6 +65,8 @@ export function mysqlPool(url: string, o: { max: number; log: Logger; database: 
           for (const s of SESSION) await conn.query(s);
           await conn.query(`CREATE DATABASE IF NOT EXISTS ${mysqlQuote(o.database)} CHARACTER SET utf8mb4`);
           await conn.query(`USE ${mysqlQuote(o.database)}`);
+          // sinks[].initSql (e.g. a mesh's SET SESSION server_id): a failure fails the session.
+          for (const s of o.initSql ?? []) await conn.query(s);
           ready.add(conn.connection);
         }
       } catch (err) {

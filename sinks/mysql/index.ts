@@ -11,7 +11,7 @@ export const mysqlSink = ((cfg, ctx) =>
     name: cfg.name,
     kind: 'mysql',
     dialect: mysqlDialect(),
-    pool: mysqlPool(cfg.url, { max: cfg.concurrency + 2, log: ctx.log, database: cfg.metaSchema }),
+    pool: mysqlPool(cfg.url, { max: cfg.concurrency + 2, log: ctx.log, database: cfg.metaSchema, initSql: cfg.initSql }),
     mapName: (id) => replicaTableName(cfg, id),
     metaSchema: cfg.metaSchema,
     dropColumns: cfg.dropColumns,
@@ -20,4 +20,5 @@ export const mysqlSink = ((cfg, ctx) =>
     logConflicts: cfg.conflict.logConflicts,
     log: ctx.log,
     statementRows: ctx.statementRows,
+    beginSql: cfg.beginSql,
   })) satisfies SinkFactory;

@@ -12,7 +12,7 @@ import { mapPgError } from './errors.js';
  */
 const SESSION = [`SET TimeZone = 'UTC'`, `SET DateStyle = 'ISO, YMD'`, `SET IntervalStyle = 'iso_8601'`, `SET extra_float_digits = 3`];
 
-export function postgresPool(url: string, o: { max: number; log: Logger; applicationName?: string }): SqlPool {
+export function postgresPool(url: string, o: { max: number; log: Logger; applicationName?: string; initSql?: string[] }): SqlPool {
   const pool = new pg.Pool({
     connectionString: url,
     max: o.max,
@@ -36,6 +36,8 @@ export function postgresPool(url: string, o: { max: number; log: Logger; applica
         o.log.warn({ err: (err as Error).message }, 'cannot SET session_replication_role = replica (needs superuser); replica triggers and foreign keys stay active');
       }
     }
+    // sinks[].initSql (e.g. a mesh's replication-origin setup): a failure fails the session.
+    for (const s of o.initSql ?? []) await client.query(s);
     ready.add(client);
   }
 

@@ -15,7 +15,7 @@ export const postgresSink = ((cfg, ctx) =>
     name: cfg.name,
     kind: 'postgres',
     dialect: postgresDialect(),
-    pool: postgresPool(cfg.url, { max: cfg.concurrency + 2, log: ctx.log, applicationName: `cdc-sink-${cfg.name}` }),
+    pool: postgresPool(cfg.url, { max: cfg.concurrency + 2, log: ctx.log, applicationName: `cdc-sink-${cfg.name}`, initSql: cfg.initSql }),
     mapName: (id) => replicaTableName(cfg, id),
     metaSchema: cfg.metaSchema,
     dropColumns: cfg.dropColumns,
@@ -24,5 +24,5 @@ export const postgresSink = ((cfg, ctx) =>
     logConflicts: cfg.conflict.logConflicts,
     log: ctx.log,
     statementRows: ctx.statementRows,
-    beginSql: ['SET LOCAL synchronous_commit = off'],
+    beginSql: ['SET LOCAL synchronous_commit = off', ...cfg.beginSql],
   })) satisfies SinkFactory;
