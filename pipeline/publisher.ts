@@ -137,6 +137,19 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
     };
   }
 
+  /**
+   * An event of a transaction that had events parked before it, with `total_order` counting only
+   * the published ones: sinks assemble a transaction by consecutive total_order up to the END's
+   * event_count. (A parked event keeps its original numbers.)
+   */
+  function renumbered(e: ChangeEvent): ChangeEvent {
+    const counts = e.transaction === null ? undefined : parkedInTx.get(e.transaction.id);
+    if (!counts || e.transaction === null) return e;
+    let n = 0;
+    for (const c of counts.values()) n += c;
+    return { ...e, transaction: { ...e.transaction, total_order: e.transaction.total_order - n } };
+  }
+
   /** A transaction's END without the events that were parked, so sinks do not wait for them. */
   function withoutParked(t: TransactionEvent): TransactionEvent {
     const counts = t.status === 'END' ? parkedInTx.get(t.id) : undefined;
@@ -176,7 +189,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
     for (const rec of batch.records) {
       switch (rec.type) {
         case 'change': {
-          const e = rec.event;
+          const e = renumbered(rec.event);
           const topic = o.topics.table(e.schema.id);
           const table = tableName(e.schema.id);
           let enc: EncodedRecord | undefined;
@@ -189,7 +202,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
             }
           }
           if (enc === undefined) {
-            add(parkedTopic, await parked(e, table, stopped.get(table)!));
+            add(parkedTopic, await parked(rec.event, table, stopped.get(table)!));
             break;
           }
           if (enc.key === null) {

@@ -314,7 +314,13 @@ describe('a refused change stops one table only', () => {
     const p = await publisher('park');
     const tx = (events: ChangeEvent[], id: string): SourceRecord[] => [
       { type: 'transaction', event: { status: 'BEGIN', id, event_count: null, data_collections: null, ts_ms: 1, source: 'park', position: { kind: 'pg', lsn: '0/1' } } },
-      ...changes(events.map((e) => ({ ...e, source: { ...e.source, name: 'park' }, transaction: { id, total_order: 1, data_collection_order: 1 } }))),
+      ...changes(
+        events.map((e, i) => ({
+          ...e,
+          source: { ...e.source, name: 'park' },
+          transaction: { id, total_order: i + 1, data_collection_order: events.slice(0, i + 1).filter((x) => x.schema.id.table === e.schema.id.table).length },
+        })),
+      ),
       {
         type: 'transaction',
         event: {
@@ -336,12 +342,18 @@ describe('a refused change stops one table only', () => {
 
     const topics = sourceTopics(prefix, 'park');
     const otherMsgs = await consumeN(kafka, topics.table(other.id), 3);
-    expect(await Promise.all(otherMsgs.map(async (m) => (await codec.decodeChange(asRecord(m)))!.after!.id))).toEqual([1, 2, 3]);
+    const otherEvents = await Promise.all(otherMsgs.map(async (m) => (await codec.decodeChange(asRecord(m)))!));
+    expect(otherEvents.map((e) => e.after!.id)).toEqual([1, 2, 3]);
+    // In tx2 the parked event came first: the published one is renumbered so that a sink
+    // assembling tx2 by consecutive total_order up to event_count finds it.
+    expect(otherEvents.map((e) => e.transaction!.total_order)).toEqual([2, 1, 1]);
     // The stopped table got only its event from before the refusal ...
     const stoppedMsgs = await consumeN(kafka, topics.table(base.id), 1);
     expect((await codec.decodeChange(asRecord(stoppedMsgs[0]!)))!.after!.id).toBe(1);
-    // ... and its later events (even in the old shape) are parked with the reason.
+    // ... and its later events (even in the old shape) are parked with the reason, with their
+    // original transaction numbers.
     const parked = await consumeN(kafka, `${topics.prefix}.parked`, 2);
+    expect(parked.map((m) => (JSON.parse(m.value!.toString()) as { transaction: { total_order: number } }).transaction.total_order)).toEqual([1, 3]);
     expect(parked.map((m) => (JSON.parse(m.value!.toString()) as { after: Row }).after.id)).toEqual([2, 3]);
     expect(String(parked[0]!.headers!['cdc.parked.reason'])).toMatch(/column "qty" integer -> smallint.*integer range narrowed/);
     expect(String(parked[0]!.headers!['cdc.parked.topic'])).toBe(topics.table(base.id));
