@@ -14,6 +14,8 @@ export interface MariadbOptions {
   gtidDomainId?: number;
   /** Extra / overriding mariadbd options, e.g. { 'sync-binlog': 0 } → --sync-binlog=0. */
   options?: Record<string, string | number>;
+  /** Extra environment of the server process (e.g. LD_PRELOAD + FAKETIME for a skewed clock). */
+  env?: Record<string, string>;
   startTimeoutMs?: number;
 }
 
@@ -101,7 +103,7 @@ export function mariadbServer(opts: MariadbOptions): Server {
         ...Object.entries(options).map(([k, v]) => `--${k}=${v}`),
         '--skip-name-resolve',
       ];
-      return { cmd: bin.mariadbd, args };
+      return { cmd: bin.mariadbd, args, ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) };
     },
     async firstStart() {
       // Over the unix socket as root@localhost (exists with an empty password after

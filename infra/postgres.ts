@@ -11,6 +11,8 @@ export interface PostgresOptions {
   port: number;
   /** Extra / overriding postgresql.conf settings (values are written verbatim). */
   settings?: Record<string, string | number>;
+  /** Extra environment of the server process (e.g. LD_PRELOAD + FAKETIME for a skewed clock). */
+  env?: Record<string, string>;
   startTimeoutMs?: number;
 }
 
@@ -85,7 +87,7 @@ export function postgresServer(opts: PostgresOptions): Server {
         .map(([k, v]) => `${k} = ${confValue(v)}`)
         .join('\n');
       writeFileAtomic(join(ctx.dataDir, 'cdc.conf'), `# written by infra/postgres.ts on every start\n${body}\n`);
-      return { cmd: join(bin.pg, 'postgres'), args: ['-D', ctx.dataDir] };
+      return { cmd: join(bin.pg, 'postgres'), args: ['-D', ctx.dataDir], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) };
     },
     probe: () => pgProbe(opts.port),
   });
