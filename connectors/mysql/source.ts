@@ -345,7 +345,9 @@ async function pump(
       if (got === 'abort') break;
       if (got === 'published') {
         if (st.error) throw st.error;
-        if (!assembler.inTransaction && (records.length > 0 || lastCommit !== null)) flush(lastCommit);
+        // What piled up while the last batch was in flight goes now; a bare position advance
+        // (traffic we do not capture) at most once a second.
+        if (!assembler.inTransaction && (records.length > 0 || (lastCommit !== null && Date.now() - storedAt >= 1000))) flush(lastCommit);
         continue;
       }
       next = null;
