@@ -3,6 +3,7 @@ import { loadConfig } from '../../config/load.js';
 import { createSource } from '../../connectors/index.js';
 import { createCodec } from '../../pipeline/codec.js';
 import { createKafka } from '../../pipeline/kafka.js';
+import { expandMesh, isMeshSource, prepareMesh, wrapMeshSource } from '../../pipeline/mesh/index.js';
 import { runSink } from '../../pipeline/sink-runner.js';
 import { initialSnapshotHooks } from '../../pipeline/snapshot/initial.js';
 import { runSource } from '../../pipeline/source-runner.js';
@@ -16,7 +17,8 @@ export function registerRun(program: Command): void {
     .requiredOption('-c, --config <file>', 'pipeline config (YAML)')
     .option('--only <names>', 'comma-separated source/sink names to run (default: all)')
     .action(async (opts: { config: string; only?: string }) => {
-      const cfg = await loadConfig(opts.config);
+      // A `mesh` block becomes one source and one sink per node (pipeline/mesh).
+      const cfg = expandMesh(await loadConfig(opts.config));
       const log = createLogger(cfg.log.level);
       setLogger(log);
       const only = opts.only ? new Set(opts.only.split(',')) : undefined;
@@ -27,9 +29,12 @@ export function registerRun(program: Command): void {
       // kafka.encoding: json, or avro with the schema registry (one codec, its caches shared).
       const codec = createCodec(cfg);
       const tasks: Promise<void>[] = [];
+      await prepareMesh(cfg, log, only);
       for (const source of cfg.sources) {
         if (only && !only.has(source.name)) continue;
-        const connector = await createSource(source, cfg, initialSnapshotHooks(cfg, source, () => kafka, log.child({ source: source.name, component: 'snapshot' })));
+        // Mesh nodes stream only: a node joins with its tables already in place (docs/multi-master.md).
+        const hooks = isMeshSource(cfg, source.name) ? {} : initialSnapshotHooks(cfg, source, () => kafka, log.child({ source: source.name, component: 'snapshot' }));
+        const connector = wrapMeshSource(cfg, source, await createSource(source, cfg, hooks));
         // MySQL resumes from the stored checkpoint: events and checkpoint commit in one Kafka transaction.
         tasks.push(runSource({ cfg, source, connector, kafka, codec, log: log.child({ source: source.name }), signal: ac.signal, transactional: connector.kind === 'mysql' }));
       }

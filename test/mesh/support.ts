@@ -1,0 +1,226 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { stringify } from 'yaml';
+import { repoRoot } from '../../infra/servers.js';
+
+/**
+ * Multi-master test support: one database per mesh node (own name), the node's pipeline as a
+ * real `cdc run --only <node>` child process (its Kafka endpoint from the environment, so each
+ * region can go through its own link), and canonical per-node dumps for comparison.
+ */
+
+export type Cell = string | null;
+
+export interface NodeDb {
+  name: string;
+  kind: 'postgres' | 'mysql';
+  /** URL of the node's database (what the mesh config gets). */
+  url: string;
+  /** Database (PostgreSQL) created for this test. */
+  database: string;
+  /** Runs one statement on the node's pooled connection. */
+  exec(sql: string, params?: unknown[]): Promise<number>;
+  /** Rows as objects (values as the driver returns them). */
+  query(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
+  /** Quotes an identifier. */
+  q(id: string): string;
+  /** Placeholder for parameter i (1-based). */
+  p(i: number): string;
+  /** Schema-qualified table name. */
+  t(table: string): string;
+  /** Meta schema name qualified. */
+  meta(table: string, metaSchema?: string): string;
+  close(): Promise<void>;
+  /** Drops the database (and, on MariaDB, the mesh's meta database `metaSchema`: server-wide there). */
+  drop(metaSchema?: string): Promise<void>;
+}
+
+/** A database on a PostgreSQL server (`serverUrl` to its postgres database). */
+export async function pgNode(name: string, serverUrl: string, database: string): Promise<NodeDb> {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  const u = new URL(serverUrl);
+  u.pathname = `/${database}`;
+  const url = u.toString();
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  pool.on('error', () => undefined);
+  const q = (id: string) => `"${id.replace(/"/g, '""')}"`;
+  return {
+    name,
+    kind: 'postgres',
+    url,
+    database,
+    async exec(sql, params) {
+      const r = await pool.query(sql, params as unknown[]);
+      return r.rowCount ?? 0;
+    },
+    async query(sql, params) {
+      return (await pool.query(sql, params as unknown[])).rows as Record<string, unknown>[];
+    },
+    q,
+    p: (i) => `$${i}`,
+    t: (table) => `public.${q(table)}`,
+    meta: (table, m = 'cdc_meta') => `${q(m)}.${q(table)}`,
+    async close() {
+      await pool.end().catch(() => undefined);
+    },
+    async drop() {
+      await pool.end().catch(() => undefined);
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      try {
+        for (let i = 0; i < 50; i++) {
+          await c.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`, [database]);
+          for (const r of (await c.query(`SELECT slot_name FROM pg_replication_slots WHERE database = $1 AND NOT active`, [database])).rows as { slot_name: string }[]) {
+            await c.query(`SELECT pg_drop_replication_slot($1)`, [r.slot_name]).catch(() => undefined);
+          }
+          const left = await c.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1`, [database]);
+          if (Number((left.rows[0] as { n: number }).n) === 0) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        // Replication origins are server-wide: drop the ones this node's sink created.
+        for (const r of (await c.query(`SELECT roname FROM pg_replication_origin WHERE roname LIKE $1`, [`cdc_mesh_${name.toLowerCase().replace(/[^a-z0-9_]/g, '_')}_%`])).rows as { roname: string }[]) {
+          await c.query(`SELECT pg_replication_origin_drop($1)`, [r.roname]).catch(() => undefined);
+        }
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** A database on a MariaDB server (`serverUrl` without a database). */
+export async function mariaNode(name: string, serverUrl: string, database: string): Promise<NodeDb> {
+  const pool = mysql.createPool({ uri: serverUrl, connectionLimit: 4, charset: 'utf8mb4', supportBigNumbers: true, bigNumberStrings: true, dateStrings: true });
+  await pool.query(`CREATE DATABASE \`${database}\``);
+  const q = (id: string) => `\`${id.replace(/`/g, '``')}\``;
+  return {
+    name,
+    kind: 'mysql',
+    url: `${serverUrl.replace(/\/$/, '')}/${database}`,
+    database,
+    async exec(sql, params) {
+      const [r] = await pool.query(sql, params);
+      return (r as { affectedRows?: number }).affectedRows ?? 0;
+    },
+    async query(sql, params) {
+      const [rows] = await pool.query(sql, params);
+      return rows as Record<string, unknown>[];
+    },
+    q,
+    p: () => '?',
+    t: (table) => `${q(database)}.${q(table)}`,
+    meta: (table, m = 'cdc_meta') => `${q(m)}.${q(table)}`,
+    async close() {
+      await pool.end().catch(() => undefined);
+    },
+    async drop(metaSchema) {
+      await pool.query(`DROP DATABASE IF EXISTS \`${database}\``).catch(() => undefined);
+      if (metaSchema !== undefined) await pool.query(`DROP DATABASE IF EXISTS ${q(metaSchema)}`).catch(() => undefined);
+      await pool.end().catch(() => undefined);
+    },
+  };
+}
+
+/** Writes the mesh config YAML (brokers from `${MESH_KAFKA}` so each node's process can use its own link). */
+export function writeMeshConfig(dir: string, o: { name: string; nodes: NodeDb[]; tables: string[]; metaSchema: string; conflict?: Record<string, unknown>; extra?: Record<string, unknown> }): string {
+  const file = join(dir, `${o.name}.yaml`);
+  const cfg = {
+    name: o.name,
+    kafka: { brokers: ['${MESH_KAFKA}'], topicPrefix: o.name, partitions: 3 },
+    log: { level: '${MESH_LOG_LEVEL:-warn}' },
+    mesh: {
+      nodes: o.nodes.map((n, i) => ({ name: n.name, url: n.url, ...(n.kind === 'mysql' ? { applyServerId: 3_900_000_000 + i, readerServerId: 7_000_000 + i + Math.floor(Math.random() * 1_000_000) } : {}) })),
+      tables: o.tables,
+      metaSchema: o.metaSchema,
+      heartbeatIntervalMs: 2000,
+      ...(o.conflict ? { conflict: o.conflict } : {}),
+    },
+    ...o.extra,
+  };
+  fs.writeFileSync(file, stringify(cfg));
+  return file;
+}
+
+export interface NodeProcess {
+  node: string;
+  child: ChildProcess;
+  /** stderr lines of the process (JSON logs). */
+  logs: string[];
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+  kill9(): Promise<void>;
+}
+
+/** Runs `cdc run -c <file> --only <node>` with the node's Kafka endpoint. */
+export function runNode(configFile: string, node: string, kafka: string, env: Record<string, string> = {}): NodeProcess {
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'cdc.js'), 'run', '-c', configFile, '--only', node], {
+    cwd: repoRoot,
+    env: { ...process.env, MESH_KAFKA: kafka, CDC_SINK_SESSION_TIMEOUT_MS: '10000', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const logs: string[] = [];
+  let buf = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      logs.push(buf.slice(0, i));
+      if (logs.length > 5000) logs.shift();
+      buf = buf.slice(i + 1);
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    node,
+    child,
+    logs,
+    exited,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(t);
+    },
+    async kill9() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Canonical dump of a table: one line per row, user columns as text, sorted by key. */
+export async function dump(n: NodeDb, table: string, columns: string[], key: string): Promise<string[]> {
+  const cast = (c: string) => (n.kind === 'postgres' ? `${n.q(c)}::text` : `CAST(${n.q(c)} AS CHAR)`);
+  const rows = await n.query(`SELECT ${columns.map((c) => `${cast(c)} AS ${n.q(c)}`).join(', ')} FROM ${n.t(table)} ORDER BY ${n.q(key)}`);
+  return rows.map((r) => JSON.stringify(columns.map((c) => (r[c] === null || r[c] === undefined ? null : String(r[c])))));
+}
+
+export function checksum(lines: string[]): string {
+  return createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16);
+}
+
+/** Polls until `check` is true; throws with `describe()` at the timeout. */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, describe?: () => Promise<string>): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const extra = describe ? await describe().catch((e: Error) => e.message) : '';
+  throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}${extra ? `\n${extra}` : ''}`);
+}
