@@ -58,8 +58,18 @@ export type SchemaDelta =
   | { change: 'alter-nullability'; from: ColumnSchema; to: ColumnSchema }
   | { change: 'alter-key'; from: string[]; to: string[] };
 
-function sameType(a: ColumnType, b: ColumnType): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** JSON with object keys sorted at every level: equal values give equal text whatever the key order. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).filter(([, y]) => y !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : x,
+  );
+}
+
+/** Same type, whatever the order its properties were written in. */
+export function sameType(a: ColumnType, b: ColumnType): boolean {
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 /**
@@ -104,5 +114,5 @@ export function describeDelta(d: SchemaDelta): string {
 
 /** Stable fingerprint of a schema, used to cache per-version work (e.g. prepared statements). */
 export function schemaFingerprint(s: TableSchema): string {
-  return JSON.stringify([s.id, s.columns.map((c) => [c.name, c.type, c.nullable, c.sourceType]), s.primaryKey]);
+  return canonicalJson([s.id, s.columns.map((c) => [c.name, c.type, c.nullable, c.sourceType]), s.primaryKey]);
 }
