@@ -98,9 +98,9 @@ export const mysqlSourceOptions = z.strictObject({
   /** Most change events in one Kafka transaction. @defaultValue 2000 */
   maxBatchEvents: z.number().int().positive().default(2000),
   /**
-   * Most estimated encoded bytes in one Kafka transaction; keep it under the broker's
-   * message.max.bytes. A source transaction larger than this is published in chunks.
-   * @defaultValue 786432
+   * Most estimated encoded bytes of one table's events in one Kafka transaction (all tables
+   * together: four times this); keep it under the topics' max.message.bytes. A source
+   * transaction larger than this is published in chunks. @defaultValue 786432
    */
   maxBatchBytes: z.number().int().min(16 * 1024).default(768 * 1024),
   /** Binlog bytes read ahead of Kafka before the replication socket is paused. @defaultValue 33554432 */

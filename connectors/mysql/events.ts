@@ -85,6 +85,8 @@ export interface DdlWork {
 export interface Outcome {
   /** Estimated encoded size of the records appended (batch sizing). */
   bytes: number;
+  /** `db.table` the appended change records belong to (they all go to its topic), if any. */
+  table: string | null;
   /** Set when an event group ended: the position to resume from, covering everything so far. */
   commit: MysqlPosition | null;
   /** A schema-changing statement the caller must process before it publishes further. */
@@ -216,7 +218,7 @@ export class BinlogAssembler {
 
   handle(ev: BinlogEvent, out: SourceRecord[]): Outcome {
     const h = ev.header;
-    const res: Outcome = { bytes: 0, commit: null, ddl: null, heartbeat: false };
+    const res: Outcome = { bytes: 0, table: null, commit: null, ddl: null, heartbeat: false };
     const artificial = (h.flags & LOG_EVENT_ARTIFICIAL_F) !== 0 || h.logPos === 0;
     const start = h.logPos - h.eventSize;
     switch (h.type) {
@@ -289,7 +291,7 @@ export class BinlogAssembler {
       case EV.WRITE_ROWS_V2:
       case EV.UPDATE_ROWS_V2:
       case EV.DELETE_ROWS_V2:
-        res.bytes += this.rows(ev, start, out);
+        res.bytes += this.rows(ev, start, out, res);
         break;
       case EV.PARTIAL_UPDATE_ROWS:
         throw new CdcError('PARTIAL_UPDATE_ROWS event: set binlog_row_value_options=\'\' on the source (partial JSON updates are not supported)', { retriable: false, code: 'UNSUPPORTED' });
@@ -370,7 +372,10 @@ export class BinlogAssembler {
         return;
       case 'truncate': {
         const tdb = st.table.db ?? db;
-        if (this.o.filter(tdb, st.table.table)) res.bytes += this.truncate(tx, tdb, st.table.table, h.serverId, start, out);
+        if (this.o.filter(tdb, st.table.table)) {
+          res.bytes += this.truncate(tx, tdb, st.table.table, h.serverId, start, out);
+          res.table = `${tdb}.${st.table.table}`;
+        }
         if (!tx.inTxn) endGroup();
         return;
       }
@@ -499,7 +504,7 @@ export class BinlogAssembler {
     out.push({ type: 'change', event });
   }
 
-  private rows(ev: BinlogEvent, start: number, out: SourceRecord[]): number {
+  private rows(ev: BinlogEvent, start: number, out: SourceRecord[], res: Outcome): number {
     const head = decodeRowsHead(ev.body, ev.header.type, ev.fde);
     const t = this.tables.get(head.tableId);
     if (!t) throw new CdcError(`rows event for table id ${head.tableId} without its TABLE_MAP (at ${this.file}:${start})`, { retriable: true, code: 'BINLOG_DECODE' });

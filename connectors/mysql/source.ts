@@ -304,6 +304,10 @@ async function pump(
 
   let records: SourceRecord[] = [];
   let bytes = 0;
+  // Estimated bytes per table topic: Kafka limits each partition's record batch
+  // (message.max.bytes), and a partition only ever gets records of one table.
+  const tableBytes = new Map<string, number>();
+  let maxTableBytes = 0;
   /** Position after the last event group whose records are in `records` (or already published). */
   let lastCommit: MysqlPosition | null = null;
   let storedAt = Date.now();
@@ -318,6 +322,8 @@ async function pump(
     const batch: SourceBatch = { records, checkpoint: cp };
     records = [];
     bytes = 0;
+    tableBytes.clear();
+    maxTableBytes = 0;
     if (cp !== null) {
       lastCommit = null;
       storedAt = Date.now();
@@ -355,6 +361,11 @@ async function pump(
       if (ev === null) break; // closed
       const res = assembler.handle(ev, records);
       bytes += res.bytes;
+      if (res.table !== null && res.bytes > 0) {
+        const b = (tableBytes.get(res.table) ?? 0) + res.bytes;
+        tableBytes.set(res.table, b);
+        if (b > maxTableBytes) maxTableBytes = b;
+      }
       if (res.ddl) await processDdl(res.ddl);
       if (res.commit) {
         lastCommit = res.commit;
@@ -365,7 +376,8 @@ async function pump(
         if (o.heartbeatIntervalMs > 0 && Date.now() - assembler.lastHeartbeat >= o.heartbeatIntervalMs) assembler.heartbeat(records);
         if (lastCommit === null && records.length > 0) lastCommit = assembler.position();
       }
-      const full = records.length >= o.maxBatchEvents || bytes >= o.maxBatchBytes;
+      // Full when one table's records reach maxBatchBytes, or all together four times that.
+      const full = records.length >= o.maxBatchEvents || maxTableBytes >= o.maxBatchBytes || bytes >= 4 * o.maxBatchBytes;
       if (full) {
         // Wait for the batch in flight: at most two batches are ever held.
         if (st.inflight) await st.inflight;
