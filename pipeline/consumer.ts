@@ -116,6 +116,14 @@ function chunksOf<T>(items: T[], size: number): T[][] {
 class Abandon extends Error {}
 
 /**
+ * kafkajs's own errors (a rebalance seen by `heartbeat()`, a lost coordinator) must reach kafkajs,
+ * which rejoins the group; they say nothing about the replica or the records.
+ */
+export function isKafkaJsError(err: unknown): boolean {
+  return err instanceof Error && err.name.startsWith('KafkaJS');
+}
+
+/**
  * Watches the sources' table topics and runs `start(topics)` for the current set; restarts it
  * when new topics appear (kafkajs resolves a subscription's topics once, at subscribe time).
  */
@@ -272,6 +280,10 @@ export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
           if (res.deadLettered > 0) log.warn({ topic, partition, count: res.deadLettered }, 'changes sent to the dead-letter topic');
         } catch (err) {
           if (err instanceof Abandon) return;
+          if (isKafkaJsError(err)) {
+            log.info({ topic, partition, err: (err as Error).message }, 'batch abandoned: the consumer group is rebalancing');
+            throw err;
+          }
           if (err instanceof OffsetFenceError) {
             // Another worker applied this partition: resume where the replica says.
             stored.delete(k);

@@ -34,7 +34,13 @@ export interface DeadLetterWriter {
  * the reason and where the record came from, so it can be inspected, fixed and replayed.
  */
 export async function createDeadLetterWriter(kafka: Kafka, o: { topic: string; sink: string; spec: TopicSpec }): Promise<DeadLetterWriter> {
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer: Producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    // An idempotent producer must not give up; the sink waits (its batch uncommitted) until Kafka is back.
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+  });
   const admin: Admin = kafka.admin();
   await Promise.all([producer.connect(), admin.connect()]);
   try {

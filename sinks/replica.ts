@@ -672,8 +672,17 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     for (const r of wanted) r.localRow = byText.get(r.keyText) ?? null;
   }
 
+  let warnedKeyChange = false;
+
   async function applyPlan(s: SqlSession, st: TableState, plan: TablePlan): Promise<PlanOutcome> {
     const out = emptyOutcome();
+    if (!o.resolver.versioned && !warnedKeyChange && [...plan.ops.values()].some((op) => op.crossKey)) {
+      warnedKeyChange = true;
+      log.warn(
+        { table: d.qualified(st.name) },
+        'key change with conflict strategy none: in key mode its delete of the old key can race earlier changes of that key in another partition; use lww (default) or transaction mode',
+      );
+    }
     out.skipped += plan.superseded;
     for (const c of plan.conflicts) {
       conflictsTotal.inc({ sink: o.name, kind: 'older' });

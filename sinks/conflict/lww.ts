@@ -16,7 +16,8 @@ export function lwwResolver(): ConflictResolver {
       const c = compareVersions(remote.version, local.version);
       if (c === 0) return { outcome: 'local' }; // the same change again (replay or source duplicate)
       if (c < 0) return { outcome: 'local', conflict: 'older' };
-      if (local.exists && local.version.origin !== remote.version.origin) return { outcome: 'remote', conflict: 'origin-differs' };
+      // Another origin's row or delete tombstone replaced (multi-master): recorded either way.
+      if (local.version.origin !== remote.version.origin) return { outcome: 'remote', conflict: 'origin-differs' };
       return { outcome: 'remote' };
     },
   };

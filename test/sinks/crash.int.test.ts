@@ -1,0 +1,128 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaults } from '../../infra/servers.js';
+import { sourceTopics } from '../../pipeline/topics.js';
+import { env, testKafka, uniq } from '../helpers.js';
+import { testPublisher, waitFor } from './kafka-support.js';
+import { EventFactory, type Replica, replicaOf } from './support.js';
+import { auditedTable, doubleWrites, history, model, schemaOf, spawnWorker, TABLE } from './crash-support.js';
+import { pipelineConfig } from '../../config/schema.js';
+
+/**
+ * kill -9 of sink worker processes at random moments while they apply a stream: the replica ends
+ * equal to the history, and no change is written twice. The sink runs with conflict strategy
+ * `none` here, so nothing but the offsets stored with the rows can stop a replay; a trigger on
+ * the replica table records every row write with its version, and a version written twice is a
+ * double apply.
+ */
+
+describe.each(['postgres', 'mysql'] as const)('kill -9 of sink workers under load: %s replica', (kind) => {
+  const kafka = testKafka();
+  let replica: Replica;
+  let dir: string;
+  const workers = new Set<ChildProcess>();
+
+  beforeAll(async () => {
+    replica = await replicaOf(kind);
+    dir = mkdtempSync(join(tmpdir(), 'cdc-crash-'));
+  });
+  afterAll(async () => {
+    for (const w of workers) w.kill('SIGKILL');
+    await replica?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ends with 0 differences and no change applied twice', async () => {
+    const db = uniq('crash');
+    const meta = uniq('meta');
+    replica.track(db);
+    replica.track(meta);
+    const container = kind === 'postgres' ? 'public' : db;
+    await auditedTable(replica, container);
+    const prefix = uniq('crash');
+    const raw = {
+      name: prefix,
+      kafka: { brokers: [env.kafka], topicPrefix: prefix, partitions: 3 },
+      sources: [{ name: 'src', url: env.pgSource }],
+      sinks: [{ name: 'r', url: replica.url, metaSchema: meta, batchSize: 20, concurrency: 3, topicRefreshIntervalMs: 1000, conflict: { strategy: 'none' } }],
+      log: { level: 'warn' },
+    };
+    const file = join(dir, `${prefix}.yaml`);
+    writeFileSync(file, JSON.stringify(raw));
+    const cfg = pipelineConfig.parse(raw);
+    const logFile = join(dir, `${prefix}.log`);
+
+    const f = new EventFactory(schemaOf(db));
+    // Strategy none: only the stored offsets prevent a replay (no key changes: see history()).
+    const events = history(f, 8000, { keyChanges: false });
+    const pub = await testPublisher(kafka, cfg);
+    // A backlog first, so the workers are busy applying when they are killed.
+    await pub.publish({ records: events.slice(0, 3000).map((event) => ({ type: 'change', event })), checkpoint: null });
+    const start = () => {
+      const w = spawnWorker(file, 'r', logFile);
+      workers.add(w);
+      w.once('exit', () => workers.delete(w));
+    };
+    start();
+    start();
+
+    let published = 3000;
+    const publishing = (async () => {
+      while (published < events.length) {
+        const n = 250;
+        await pub.publish({ records: events.slice(published, published + n).map((event) => ({ type: 'change', event })), checkpoint: null });
+        published += n;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+
+    // PostgreSQL logs a client that died inside a transaction: proof a kill hit one.
+    const pgLogStart = kind === 'postgres' ? statSync(defaults.pgReplica.logFile).size : 0;
+    const killsInsideTransactions = () => {
+      if (kind !== 'postgres') return Number.POSITIVE_INFINITY;
+      const text = readFileSync(defaults.pgReplica.logFile, 'utf8').slice(pgLogStart);
+      const db = replica.url.split('/').pop()!;
+      return text.split('\n').filter((l) => l.includes(`@${db} `) && l.includes('open transaction')).length;
+    };
+    // Kill a random worker every 1-3 s, mid-apply; start a replacement each time.
+    let kills = 0;
+    const until = Date.now() + 60_000;
+    while ((kills < 8 || killsInsideTransactions() < 2) && kills < 20 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 1000 + Math.random() * 2000));
+      const victims = [...workers];
+      const v = victims[Math.floor(Math.random() * victims.length)];
+      if (!v) continue;
+      v.kill('SIGKILL');
+      kills++;
+      start();
+    }
+    await publishing;
+    await pub.close();
+    const expected = model(events);
+    try {
+      await waitFor('the replica to match the history', async () => JSON.stringify(await replica.rows(container, TABLE, ['id'])) === JSON.stringify(expected), 120_000, 500);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- worker log tail ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n')}`);
+    }
+    expect(kills).toBeGreaterThanOrEqual(8);
+    expect(killsInsideTransactions()).toBeGreaterThanOrEqual(2);
+    const audit = await doubleWrites(replica, container);
+    expect(audit.doubles).toEqual([]);
+    expect(audit.writes).toBeGreaterThan(1000);
+    // every partition's stored offset is at the end of the topic
+    const topic = sourceTopics(prefix, 'src').table(f.schema.id);
+    const admin = kafka.admin();
+    await admin.connect();
+    const ends = await admin.fetchTopicOffsets(topic);
+    await admin.disconnect();
+    const stored = await replica.query(
+      kind === 'postgres' ? `select "partition" as p, next_offset::text as o from "${meta}".offsets where topic = $1` : `select \`partition\` as p, cast(next_offset as char) as o from \`${meta}\`.offsets where topic = ?`,
+      [topic],
+    );
+    expect(Object.fromEntries(stored.map((r) => [Number(r.p), String(r.o)]))).toEqual(Object.fromEntries(ends.map((e) => [e.partition, e.high])));
+    for (const w of workers) w.kill('SIGTERM');
+  });
+});
