@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerParked } from './commands/parked.js';
 import { registerRun } from './commands/run.js';
 import { registerSlots } from './commands/slots.js';
 import { registerSnapshot } from './commands/snapshot.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerSnapshot(program);
   registerStatus(program);
   registerSlots(program);
+  registerParked(program);
   return program;
 }
 

@@ -38,6 +38,8 @@ export interface PublisherOptions {
    * other tables keep flowing. @defaultValue `<prefix>.parked`
    */
   parkedTopic?: string;
+  /** `throw` instead of parking (replaying parked events must not park them again). @defaultValue park */
+  tableErrors?: 'park' | 'throw';
 }
 
 export interface Publisher {
@@ -197,7 +199,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
             try {
               enc = await o.codec.encodeChange(e);
             } catch (err) {
-              if (!(err instanceof TableError)) throw err;
+              if (!(err instanceof TableError) || o.tableErrors === 'throw') throw err;
               stopTable(table, err);
             }
           }

@@ -5,6 +5,8 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SourceRecord } from '../../connectors/source.js';
+import { pipelineConfig } from '../../config/schema.js';
+import { replayParked } from '../../pipeline/parked.js';
 import { createPublisher, type Publisher } from '../../pipeline/publisher.js';
 import { httpSchemaRegistry } from '../../pipeline/schema-registry.js';
 import { sourceTopics } from '../../pipeline/topics.js';
@@ -15,9 +17,11 @@ import type { ChangeEvent } from '../../schemas/change-event.js';
 import type { ColumnType, Row } from '../../schemas/column-types.js';
 import type { EncodedRecord } from '../../schemas/codec/types.js';
 import type { TableSchema } from '../../schemas/table-schema.js';
-import { consumeN, testKafka, uniq } from '../helpers.js';
+import { createLogger } from '../../util/log.js';
+import { consumeN, env, testKafka, uniq } from '../helpers.js';
 import { changeEvent, keyOnly, mysqlAllTypes, mysqlRows, pgAllTypes, pgRows } from './fixtures.js';
 
+const REGISTRY_KAFKA = env.kafka.split(',')[0]!;
 const REGISTRY = process.env.CDC_REGISTRY_URL ?? `http://127.0.0.1:${process.env.CDC_REGISTRY_PORT ?? 18081}/apis/ccompat/v7`;
 
 let kafka: Kafka;
@@ -358,6 +362,26 @@ describe('a refused change stops one table only', () => {
     expect(String(parked[0]!.headers!['cdc.parked.reason'])).toMatch(/column "qty" integer -> smallint.*integer range narrowed/);
     expect(String(parked[0]!.headers!['cdc.parked.topic'])).toBe(topics.table(base.id));
     // The END of tx2 no longer counts the parked events, so transaction-mode sinks do not wait for them.
+    // Fix the cause (accept the narrowing) and replay: the parked events reach their topic, in
+    // order, with the new version registered; a second replay finds nothing new.
+    const subject = `${topics.table(base.id)}-value`;
+    await registry.setCompatibility(subject, 'NONE');
+    const cfg = pipelineConfig.parse({
+      name: prefix,
+      kafka: { brokers: [REGISTRY_KAFKA], partitions: 1, encoding: 'avro', schemaRegistry: { url: REGISTRY } },
+      sources: [{ name: 'park', url: 'postgres://postgres@127.0.0.1:55432/unused' }],
+    });
+    const log = createLogger('error');
+    expect(await replayParked({ kafka, cfg, source: cfg.sources[0]!, table: 'app.public.evolving', codec: makeCodec(), log })).toEqual({ replayed: 2, alreadyReplayed: 0 });
+    expect(await replayParked({ kafka, cfg, source: cfg.sources[0]!, table: 'app.public.evolving', codec: makeCodec(), log })).toEqual({ replayed: 0, alreadyReplayed: 2 });
+    const all = await consumeN(kafka, topics.table(base.id), 3);
+    const replayed = await Promise.all(all.slice(1).map(async (m) => (await makeCodec().decodeChange(asRecord(m)))!));
+    expect(replayed.map((e) => [e.after!.id, e.schema.columns.find((c) => c.name === 'qty')!.sourceType, e.transaction])).toEqual([
+      [2, 'smallint', null],
+      [3, 'integer', null],
+    ]);
+    expect(await registry.versions(subject)).toEqual([1, 2]); // the narrowed shape; id 3 reused version 1
+
     const txMsgs = await consumeN(kafka, topics.transaction, 6);
     const ends = (await Promise.all(txMsgs.map((m) => codec.decodeTransaction(asRecord(m))))).filter((t) => t.status === 'END');
     expect(ends.map((t) => [t.id, t.event_count, t.data_collections])).toEqual([
