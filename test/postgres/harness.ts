@@ -65,7 +65,7 @@ export async function dropTestDb(db: TestDb | undefined): Promise<void> {
   await adminQuery(`drop database if exists ${db.name} with (force)`);
 }
 
-export function testConfig(db: TestDb, opts: { prefix?: string; source?: Record<string, unknown>; postgres?: Record<string, unknown> } = {}): PipelineConfig {
+export function testConfig(db: Pick<TestDb, 'name' | 'url'>, opts: { prefix?: string; source?: Record<string, unknown>; postgres?: Record<string, unknown> } = {}): PipelineConfig {
   return pipelineConfig.parse({
     name: opts.prefix ?? uniq('pgsrc'),
     kafka: { brokers: env.kafka.split(','), partitions: 3 },
