@@ -112,10 +112,26 @@ export const TRANSACTION_BLOCK_SCHEMA: AvroSchema = {
   ],
 };
 
+/**
+ * The value with object keys sorted at every level (undefined dropped): the same column type
+ * written with its properties in another order (a snapshot reader vs the stream decoder) must
+ * give the same schema text, not a spurious new version.
+ */
+function sorted<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(sorted) as T;
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(
+    Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, x]) => [k, sorted(x)]),
+  ) as T;
+}
+
 function columnMeta(c: ColumnSchema): ColumnMeta {
   return {
     name: c.name,
-    type: c.type,
+    type: sorted(c.type),
     nullable: c.nullable,
     sourceType: c.sourceType,
     ...(c.defaultExpr === undefined ? {} : { defaultExpr: c.defaultExpr }),

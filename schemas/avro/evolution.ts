@@ -1,7 +1,7 @@
 import avro from 'avsc';
 import { type ColumnType, describeType } from '../column-types.js';
 import { TableError } from '../errors.js';
-import { type TableSchema, tableName } from '../table-schema.js';
+import { type TableSchema, sameType, tableName } from '../table-schema.js';
 import { columnConverter } from './columns.js';
 import { typeOptions } from './long.js';
 import { avroName } from './names.js';
@@ -27,7 +27,7 @@ function intRange(t: Extract<ColumnType, { kind: 'int' }>): [bigint, bigint] {
  * scale changes keep Avro's bytes but change what they mean.
  */
 export function narrowing(from: ColumnType, to: ColumnType, dialect: 'postgres' | 'mysql'): string | null {
-  if (JSON.stringify(from) === JSON.stringify(to)) return null;
+  if (sameType(from, to)) return null;
   switch (from.kind) {
     case 'int': {
       const [lo, hi] = intRange(from);
