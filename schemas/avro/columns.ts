@@ -242,7 +242,9 @@ export function columnConverter(t: ColumnType, dialect: 'postgres' | 'mysql', fi
         encode(v) {
           if (typeof v !== 'string') return UNREPRESENTABLE;
           const us = parseTime(v);
-          if (us === undefined) return UNREPRESENTABLE;
+          // time-micros is a time of day: PostgreSQL's 24:00:00 and MySQL's durations beyond a
+          // day or negative are outside it (Java's LocalTime refuses them): raw text instead.
+          if (us === undefined || us < 0 || us >= 86_400_000_000) return UNREPRESENTABLE;
           return formatTime(us, style) === v ? us : new Inexact(us);
         },
         decode: (a) => formatTime(a as bigint, style),

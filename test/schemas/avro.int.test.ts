@@ -2,6 +2,10 @@
 // publish through pipeline/publisher.ts, read back with our codec and with a decoder we did not
 // write (@kafkajs/confluent-schema-registry's own decode).
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { cacheRoot } from '../../infra/env.js';
+import { APICURIO_VERSION } from '../../infra/registry.js';
 import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SourceRecord } from '../../connectors/source.js';
@@ -147,8 +151,85 @@ function expectRowMatches(decoded: Record<string, unknown>, row: Row, schema: Ta
   });
 }
 
+// ---------------------------------------------------------------- Apache Avro (Java)
+
+const JAVA_LIB = join(cacheRoot(), `apicurio-registry-${APICURIO_VERSION}`, 'lib');
+
+/** Decodes framed values with test/schemas/java/AvroDecode.java (Apache Avro 1.12, the registry's own jars). */
+async function javaDecode(values: Buffer[]): Promise<{ id: number; op: string; after: Record<string, unknown> | null }[]> {
+  const child = spawn(process.env.CDC_JAVA ?? 'java', ['-cp', `${JAVA_LIB}/*`, join(import.meta.dirname, 'java', 'AvroDecode.java'), REGISTRY], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdin.end(values.map((v) => v.toString('base64')).join('\n'));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`AvroDecode.java failed (${code}): ${err.slice(0, 2000)}`);
+  return out.trim().split('\n').map((l) => JSON.parse(l) as { id: number; op: string; after: Record<string, unknown> | null });
+}
+
+/** Java's text renderings mapped to our canonical forms, written independently of schemas/avro. */
+function fromJava(text: unknown, t: ColumnType): unknown {
+  if (text === null) return null;
+  const s = String(text);
+  switch (t.kind) {
+    case 'bool':
+      return s === 'true';
+    case 'int':
+      return t.bits === 64 ? s : Number(s);
+    case 'year':
+      return Number(s);
+    case 'float':
+      // JDK 17's Float.toString is not always the shortest text (1.4E-45): compare as float32.
+      if (s === 'NaN' || s === 'Infinity' || s === '-Infinity') return s;
+      return t.bits === 32 ? Math.fround(Number(s)) : Number(s);
+    case 'uuid':
+      return s.toLowerCase();
+    case 'date': {
+      // ISO-8601 astronomical years ('-0043' = 44 BC, '+12345') -> PostgreSQL's printing.
+      const m = /^([+-]?)(\d+)-(\d{2})-(\d{2})$/.exec(s)!;
+      const y = Number(`${m[1]}${m[2]}`);
+      return y > 0 ? `${String(y).padStart(4, '0')}-${m[3]}-${m[4]}` : `${String(1 - y).padStart(4, '0')}-${m[3]}-${m[4]} BC`;
+    }
+    case 'time':
+      return t.tz ? s : micros(`1970-01-01T${s}`);
+    case 'timestamp':
+      return micros(s.endsWith('Z') ? s.slice(0, -1) : s);
+    case 'array': // nested lists for multi-dimensional arrays
+      return (text as unknown[]).map((e) => fromJava(e, Array.isArray(e) ? t : t.element));
+    default:
+      return s;
+  }
+}
+
+/** Microseconds of an ISO local date-time with optional seconds and 0-9 fraction digits. */
+function micros(iso: string): number {
+  const m = /^(.*T\d{2}:\d{2})(?::(\d{2}))?(?:\.(\d+))?$/.exec(iso)!;
+  return Date.parse(`${m[1]}:${m[2] ?? '00'}Z`) * 1000 + Number((m[3] ?? '').padEnd(6, '0').slice(0, 6));
+}
+
+function canonicalFor(v: unknown, t: ColumnType): unknown {
+  if (v === null) return null;
+  if (t.kind === 'uuid') return String(v).toLowerCase();
+  if (t.kind === 'float' && t.bits === 32 && typeof v === 'number') return Math.fround(v);
+  if (t.kind === 'time' && !t.tz) return micros(`1970-01-01T${String(v)}`);
+  if (t.kind === 'timestamp') return micros(String(v).replace(/Z$/, ''));
+  if (t.kind === 'array') return (v as unknown[]).map((e) => canonicalFor(e, Array.isArray(e) ? t : t.element));
+  return v;
+}
+
+function expectJavaRowMatches(decoded: Record<string, unknown>, row: Row, schema: TableSchema): void {
+  const fields = Object.keys(decoded).filter((f) => f !== '__cdc');
+  const raw = (decoded.__cdc as { raw: Record<string, string> } | null)?.raw ?? {};
+  schema.columns.forEach((c, i) => {
+    const f = fields[i]!;
+    if (raw[f] !== undefined) expect(JSON.parse(raw[f]!), c.name).toEqual(row[c.name]);
+    else expect(fromJava(decoded[f] ?? null, c.type), c.name).toEqual(canonicalFor(row[c.name] ?? null, c.type));
+  });
+}
+
 describe('Avro topics through Kafka and the real registry', () => {
-  it('read back value for value with our codec and with the registry client’s own decode', async () => {
+  it('read back value for value with our codec, the registry client’s own decode and Apache Avro (Java)', async () => {
     const pgEvents = [
       ...pgRows.map((r) => changeEvent(pgAllTypes, 'c', null, r)),
       changeEvent(pgAllTypes, 'u', keyOnly(pgAllTypes, pgRows[0]!), pgRows[0]!),
@@ -187,6 +268,13 @@ describe('Avro topics through Kafka and the real registry', () => {
     const key = await sr.decode(myMsgs[0]!.key!);
     expect(decimalText(key.id as Buffer, 0)).toBe(mysqlRows[0]!.id);
     expect(key.code).toBe(mysqlRows[0]!.code);
+    // Apache Avro's Java implementation (what Kafka Connect, ksqlDB, Flink use) with its standard
+    // logical-type conversions reads the same records, value for value.
+    const java = await javaDecode([...pgMsgs, ...myMsgs].filter((m) => m.value !== null).map((m) => m.value!));
+    const withAfter = [...pgEvents, ...myEvents].filter((e) => e.after !== null);
+    const javaAfter = java.filter((j) => j.after !== null);
+    expect(javaAfter).toHaveLength(withAfter.length);
+    withAfter.forEach((e, i) => expectJavaRowMatches(javaAfter[i]!.after!, e.after!, e.schema));
     // Source column types travel in the schema metadata.
     const text = await registry.schemaById(pgMsgs[0]!.value!.readUInt32BE(1));
     expect(text).toContain('"sourceType":"numeric(12,2)"');
