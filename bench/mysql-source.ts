@@ -13,7 +13,7 @@
  * probe INSERT is committed every 20 ms on its own connection; its latency is the time from the
  * client receiving the commit's OK to Kafka acknowledging the batch that holds the row.
  *
- * Dedicated MariaDB instances (maria-bench-src, maria-bench-rep, ports 33381/33382) are created
+ * Dedicated MariaDB instances (maria-bench-src, maria-bench-rep, ports 23381/23382, below the ephemeral range) are created
  * and destroyed here; the shared Kafka broker carries the topics (deleted at the end).
  *
  *   npx tsx bench/mysql-source.ts [backlogSeconds=30] [saturateSeconds=20] [latencySeconds=20]
@@ -52,8 +52,8 @@ const TABLES = 4;
 const TABLE_SIZE = 20_000;
 const STEADY_TPS = 250; // 1,000 row changes/s
 
-const SRC_PORT = envInt('CDC_BENCH_MARIA_SRC_PORT', 33381);
-const REP_PORT = envInt('CDC_BENCH_MARIA_REP_PORT', 33382);
+const SRC_PORT = envInt('CDC_BENCH_MARIA_SRC_PORT', 23381);
+const REP_PORT = envInt('CDC_BENCH_MARIA_REP_PORT', 23382);
 const src = mariadbServer({ name: 'maria-bench-src', port: SRC_PORT, serverId: 81 });
 const rep = mariadbServer({ name: 'maria-bench-rep', port: REP_PORT, serverId: 82 });
 const SRC_URL = `mysql://root@127.0.0.1:${SRC_PORT}`;

@@ -8,6 +8,7 @@ import type { MysqlPosition, SourcePosition } from '../../schemas/position.js';
 import type { TableId } from '../../schemas/table-schema.js';
 import { counter, gauge } from '../../util/metrics.js';
 import { redactUrl } from '../../util/redact.js';
+import { retry } from '../../util/retry.js';
 import type { SourceBatch, SourceConnector, SourceContext, SourceRecord } from '../source.js';
 import { type BinlogStream, type StartPosition, openBinlogStream } from './binlog-stream.js';
 import { type ServerInfo, binlogEnd, capturedTables, loadCollations, loadTableSchemas, serverInfo, tableKey, tablesOfDatabase } from './catalog.js';
@@ -66,7 +67,8 @@ async function connect(o: ResolvedOptions, what: string): Promise<mysql.Connecti
 }
 
 async function validateSource(o: ResolvedOptions, hooks: MysqlSourceHooks): Promise<void> {
-  const conn = await connect(o, `source ${o.sourceName}`);
+  // A server that is restarting gets a few seconds (backoff); one that stays away fails the start.
+  const conn = await retry(() => connect(o, `source ${o.sourceName}`), { maxAttempts: 6 });
   try {
     const info = await serverInfo(conn);
     const problems = settingProblems(info, await readSettings(conn, info), await readPrivileges(conn), await readReplicas(conn), { serverId: o.serverId, reportHost: o.reportHost });

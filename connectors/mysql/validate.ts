@@ -138,14 +138,18 @@ export async function readPrivileges(conn: Connection): Promise<Privileges | nul
 
 /** Replicas registered with the source (SHOW SLAVE HOSTS), or null when we may not look. */
 export async function readReplicas(conn: Connection): Promise<Replica[] | null> {
-  try {
-    const [rows] = await conn.query('SHOW SLAVE HOSTS');
-    return (rows as Record<string, unknown>[]).map((r) => ({
-      serverId: Number(r.Server_id ?? r.Server_Id ?? 0),
-      host: String(r.Host ?? ''),
-      port: Number(r.Port ?? 0),
-    }));
-  } catch {
-    return null;
+  // MySQL 8.4 removed SHOW SLAVE HOSTS for SHOW REPLICAS.
+  for (const stmt of ['SHOW SLAVE HOSTS', 'SHOW REPLICAS']) {
+    try {
+      const [rows] = await conn.query(stmt);
+      return (rows as Record<string, unknown>[]).map((r) => ({
+        serverId: Number(r.Server_id ?? r.Server_Id ?? 0),
+        host: String(r.Host ?? ''),
+        port: Number(r.Port ?? 0),
+      }));
+    } catch {
+      // not allowed, or not this server's syntax
+    }
   }
+  return null;
 }

@@ -11,7 +11,7 @@ import { ConfigError } from '../../schemas/errors.js';
 import { env, uniq } from '../helpers.js';
 import { randomServerId, sql } from './harness.js';
 
-const port = envInt('CDC_MARIA_MYBAD_PORT', 33391);
+const port = envInt('CDC_MARIA_MYBAD_PORT', 23391);
 const bad = mariadbServer({
   name: 'maria-mybad',
   port,
