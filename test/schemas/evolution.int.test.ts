@@ -24,6 +24,8 @@ import { type Replica, mariaReplica, pgReplica } from '../sinks/support.js';
 
 const REGISTRY = process.env.CDC_REGISTRY_URL ?? `http://127.0.0.1:${process.env.CDC_REGISTRY_PORT ?? 18081}/apis/ccompat/v7`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Writes between two schema changes; CDC_SOAK=1 makes it a longer stream (~1 min of writes per change). */
+const STEP_MS = process.env.CDC_SOAK ? 60_000 : 400;
 
 /** What differs between the two source kinds. */
 interface SourceKind {
@@ -292,11 +294,11 @@ describe.each([['postgres', postgresKind], ['mysql', mariaKind]] as const)('Avro
 
     // Ten changes while the writer goes on.
     for (const step of src.steps) {
-      await sleep(400);
+      await sleep(STEP_MS);
       await src.exec(step.ddl);
       for (const s of step.then ?? []) await src.exec(s);
     }
-    await sleep(400);
+    await sleep(STEP_MS);
 
     // Quiesce and compare every row and every column the source has.
     await w.pause();
@@ -370,7 +372,7 @@ describe.each([['postgres', postgresKind], ['mysql', mariaKind]] as const)('Avro
     // dropColumns: drop: the replica has the source's columns, no more (the dropped `note`, the
     // renamed `status` are gone).
     expect(replicaTCols).toEqual(tCols);
-  });
+  }, process.env.CDC_SOAK ? 30 * 60_000 : 180_000);
 });
 
 async function readParked(kafka: Kafka, topic: string): Promise<{ id: string; reason: string; topic: string }[]> {
