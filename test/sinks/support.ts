@@ -34,9 +34,9 @@ export async function pgReplica(base = env.pgReplica): Promise<Replica> {
   await admin.query(`CREATE DATABASE ${pgQ(dbName)}`);
   await admin.end();
   const url = base.replace(/\/[^/]*$/, `/${dbName}`);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  await client.query(`SET TimeZone = 'UTC'`);
+  // A pool: fault tests kill the server under it, later queries reconnect.
+  const client = new pg.Pool({ connectionString: url, max: 2, options: '-c TimeZone=UTC' });
+  client.on('error', () => undefined);
   return {
     kind: 'postgres',
     url,
@@ -68,8 +68,12 @@ export async function pgReplica(base = env.pgReplica): Promise<Replica> {
 }
 
 export async function mariaReplica(base = env.mariaReplica): Promise<Replica> {
-  const conn = await mysql.createConnection({ uri: base, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, timezone: 'Z' });
-  await conn.query(`SET time_zone = '+00:00'`);
+  // A pool: fault tests kill the server under it, later queries reconnect.
+  const conn = mysql.createPool({ uri: base, connectionLimit: 2, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, timezone: 'Z' });
+  conn.on('connection', (c) => {
+    (c as unknown as { on(e: string, f: () => void): void }).on('error', () => undefined);
+    c.query(`SET time_zone = '+00:00'`);
+  });
   const dbs = new Set<string>();
   return {
     kind: 'mysql',
