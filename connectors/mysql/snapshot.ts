@@ -213,7 +213,7 @@ export async function openMysql(url: string): Promise<mysql.Connection> {
       connectTimeout: 10_000,
     });
     conn.on('error', () => undefined);
-    await conn.query("set time_zone = '+00:00', sql_mode = concat(@@sql_mode, ',NO_BACKSLASH_ESCAPES')");
+    await conn.query("set time_zone = '+00:00'");
     return conn;
   } catch (err) {
     throw new CdcError(`connecting to ${url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')}: ${(err as Error).message}`, { retriable: true, code: 'MYSQL_CONNECT', cause: err });

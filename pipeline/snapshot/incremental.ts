@@ -97,7 +97,7 @@ export function createWindowHook(cfg: PipelineConfig, source: SourceConfig): { p
       else {
         // A window adds up to a chunk of rows: publish in slices Kafka accepts (max.message.bytes
         // is per partition batch, 1 MiB by default), the checkpoint only with the last slice.
-        const slices = sliceRecords(out.records, 256 * 1024, 1000);
+        const slices = sliceRecords(out.records, 512 * 1024, 2000);
         for (const [i, records] of slices.entries()) await next({ records, checkpoint: i === slices.length - 1 ? out.checkpoint : null });
       }
       for (const c of closed) await store.emitted(c.window, c.rows, c.deletes);
