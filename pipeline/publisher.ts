@@ -95,7 +95,10 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
   /** Stopped tables (tableName) and why; in memory: after a restart the cause stops it again. */
   const stopped = new Map<string, TableError>();
   /** Events parked per open source transaction, to correct its END counts for the sinks. */
-  const parkedInTx = new Map<string, Map<string, number>>();
+  // Per table, the total_order of each parked event: a set, so a batch published again after a
+  // failure does not count its parked events twice.
+  const parkedInTx = new Map<string, Map<string, Set<number>>>();
+  let endedTx: string[] = [];
 
   await ensureTopics(
     admin,
@@ -128,9 +131,11 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
     const enc = await parkCodec.encodeChange(e);
     parkedEvents.inc({ source: o.sourceName, table });
     if (e.transaction !== null) {
-      let counts = parkedInTx.get(e.transaction.id);
-      if (!counts) parkedInTx.set(e.transaction.id, (counts = new Map()));
-      counts.set(table, (counts.get(table) ?? 0) + 1);
+      let byTable = parkedInTx.get(e.transaction.id);
+      if (!byTable) parkedInTx.set(e.transaction.id, (byTable = new Map()));
+      let orders = byTable.get(table);
+      if (!orders) byTable.set(table, (orders = new Set()));
+      orders.add(e.transaction.total_order);
     }
     return {
       key: Buffer.from(table),
@@ -145,20 +150,22 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
    * event_count. (A parked event keeps its original numbers.)
    */
   function renumbered(e: ChangeEvent): ChangeEvent {
-    const counts = e.transaction === null ? undefined : parkedInTx.get(e.transaction.id);
-    if (!counts || e.transaction === null) return e;
-    let n = 0;
-    for (const c of counts.values()) n += c;
-    return { ...e, transaction: { ...e.transaction, total_order: e.transaction.total_order - n } };
+    const byTable = e.transaction === null ? undefined : parkedInTx.get(e.transaction.id);
+    if (!byTable || e.transaction === null) return e;
+    const k = e.transaction.total_order;
+    let before = 0;
+    for (const orders of byTable.values()) for (const o of orders) if (o < k) before++;
+    return before === 0 ? e : { ...e, transaction: { ...e.transaction, total_order: k - before } };
   }
 
   /** A transaction's END without the events that were parked, so sinks do not wait for them. */
   function withoutParked(t: TransactionEvent): TransactionEvent {
-    const counts = t.status === 'END' ? parkedInTx.get(t.id) : undefined;
-    if (!counts) return t;
-    parkedInTx.delete(t.id);
+    const byTable = t.status === 'END' ? parkedInTx.get(t.id) : undefined;
+    if (!byTable) return t;
+    // Forgotten once Kafka has this END (a failed publish builds the batch again).
+    endedTx.push(t.id);
     let total = 0;
-    for (const n of counts.values()) total += n;
+    for (const orders of byTable.values()) total += orders.size;
     return {
       ...t,
       event_count: t.event_count === null ? null : t.event_count - total,
@@ -166,7 +173,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
         t.data_collections === null
           ? null
           : t.data_collections
-              .map((d) => ({ ...d, event_count: d.event_count - (counts.get(d.data_collection) ?? 0) }))
+              .map((d) => ({ ...d, event_count: d.event_count - (byTable.get(d.data_collection)?.size ?? 0) }))
               .filter((d) => d.event_count > 0),
     };
   }
@@ -260,6 +267,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
   return {
     async publish(batch) {
       if (closed) throw new CdcError('publisher is closed', { retriable: false });
+      endedTx = [];
       const { events, checkpoint } = await build(batch);
       if (transactional) {
         const tx = await producer.transaction();
@@ -280,6 +288,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
           throw new CdcError(`Kafka publish failed: ${(err as Error).message}`, { retriable: true, cause: err });
         }
       }
+      for (const id of endedTx) parkedInTx.delete(id);
       observe(batch);
     },
     async close() {
