@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type ColumnValue, isUnchanged, type Row, UNCHANGED } from '../schemas/column-types.js';
 import { PoisonRecordError } from '../schemas/errors.js';
-import { type ColumnSchema, diffSchemas, schemaFingerprint, type TableId, tableName, type TableSchema } from '../schemas/table-schema.js';
+import { type ColumnSchema, diffSchemas, sameType, schemaFingerprint, type TableId, tableName, type TableSchema } from '../schemas/table-schema.js';
 import type { Logger } from '../util/log.js';
 import { counter, histogram } from '../util/metrics.js';
 import { type KeyOp, type KeylessOp, planBatch, type TablePlan } from './apply.js';
@@ -127,8 +127,6 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
   const rowsPerStatement = o.statementRows ?? 2000;
   const log = o.log;
   const tables = new Map<string, TableState>();
-  /** Sessions that ran DDL since the flag was last cleared (MySQL: the open transaction was committed). */
-  const ddlRan = new WeakSet<SqlSession>();
   let started = false;
 
   const q = (s: SqlSession, query: SqlQuery | string) => s.query(query);
@@ -218,7 +216,6 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
 
   /** Runs DDL, tolerating a concurrent worker having done the same (duplicate column / table). */
   async function ddl(s: SqlSession, query: SqlQuery, inTx: boolean): Promise<void> {
-    ddlRan.add(s);
     if (inTx) await q(s, d.savepoint('cdc_ddl'));
     try {
       await q(s, query);
@@ -298,6 +295,9 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
           if (delta.change === 'alter-type') {
             const col = st.replica.columns.get(delta.to.name);
             if (!col) continue;
+            // Same neutral type, other spelling (sources of both dialects feeding one table, as in a
+            // mesh): the column already fits; an ALTER would only take the table's exclusive lock.
+            if (schema.dialect !== prev.dialect && sameType(delta.from.type, delta.to.type)) continue;
             if (isWidening(delta.from, delta.to, schema.dialect === d.kind)) {
               const def = columnDef(delta.to, schema, false);
               def.nullable = col.nullable;
@@ -331,6 +331,14 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     if (st.recorded === null) await q(s, d.registerTable(meta, key, JSON.stringify(latest)));
     if (changed) st.replica = (await introspect(s, n)) ?? st.replica;
     return st;
+  }
+
+  /** Whether `ensureTable` could run DDL for this plan (conservative: unknown table or new schema). */
+  function mayNeedDdl(plan: TablePlan): boolean {
+    const st = tables.get(tblKey(o.mapName(plan.id)));
+    if (!st || st.replica.columns.size === 0 || st.recorded === null) return true;
+    const rec = schemaFingerprint(st.recorded);
+    return plan.schemas.some((sch) => schemaFingerprint(sch) !== rec || sch.columns.some((c) => !st.replica.columns.has(c.name)));
   }
 
   /** After the commit: drop columns the source dropped (when configured) and record the schema. */
@@ -854,7 +862,8 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       const total = emptyOutcome();
       const allPlans: TablePlan[] = [];
       let open = true;
-      let touched = false;
+      /** Replica tables this transaction wrote. */
+      const written = new Set<string>();
       try {
         await beginTx(s);
       } catch (err) {
@@ -875,17 +884,30 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
           if (!open) throw new Error('sink transaction is closed');
           try {
             const plans = planBatch(changes, { versioned: o.resolver.versioned });
-            // PostgreSQL DDL is transactional (run under a savepoint); MySQL commits the open
-            // transaction at any DDL, so a new one starts after it.
-            ddlRan.delete(s);
-            const states = await prepare(s, plans, d.kind === 'postgres', total);
-            if (ddlRan.has(s) && d.kind === 'mysql') {
-              if (touched) log.warn('schema change inside a source transaction: MySQL commits DDL implicitly, so this transaction was applied in two parts');
+            let states: Map<TablePlan, TableState>;
+            if (d.kind === 'postgres') {
+              // Transactional DDL, under a savepoint, inside the open transaction.
+              states = await prepare(s, plans, true, total);
+            } else if (!plans.some((p) => written.has(tblKey(o.mapName(p.id))) && mayNeedDdl(p))) {
+              // MySQL commits the open transaction at any DDL: run it on another connection. A
+              // table this transaction has not written holds no metadata lock of ours.
+              const ds = await o.pool.session();
+              try {
+                states = await prepare(ds, plans, false, total);
+              } finally {
+                ds.release();
+              }
+            } else {
+              // Altering a table this transaction already wrote would wait for our own metadata
+              // lock: commit what we have, alter, go on (only a schema change inside one source
+              // transaction, which a MySQL source never produces, gets here).
+              log.warn('schema change inside a source transaction on a table it already wrote: MySQL commits DDL implicitly, so this transaction is applied in two parts');
+              states = await prepare(s, plans, false, total);
               await beginTx(s);
             }
             await applyPlans(s, plans, states, total);
+            for (const p of plans) written.add(tblKey(o.mapName(p.id)));
             allPlans.push(...plans);
-            touched = true;
           } catch (err) {
             throw await fail(err);
           }
