@@ -145,7 +145,8 @@ BEGIN
     END IF;
     RETURN OLD;
   END IF;
-  -- A local write: versioned by the hybrid logical clock, never while an apply transaction runs.
+  -- A local write: versioned by the hybrid logical clock, never while an apply transaction runs
+  -- (the statement trigger took the shared mesh lock already; this is a no-op re-take).
   PERFORM pg_advisory_xact_lock_shared(${MESH_LOCK_KEY});
   SELECT l INTO clk FROM ${m}.${pgQuote(CLOCK_TABLE)} WHERE id = 1;
   ts := greatest((extract(epoch from clock_timestamp()) * 1000000)::bigint, coalesce(clk, 0) + 1);
@@ -179,6 +180,23 @@ BEGIN
     ${vvUpdate}
   END IF;
   RETURN NEW;
+END $cdc$`;
+}
+
+/**
+ * Statement-level lock of local writers. PostgreSQL locks a row before its BEFORE ROW triggers run
+ * (to hand them the latest version), so taking the shared mesh lock there would let a writer hold
+ * a row lock while waiting for an apply transaction that waits for that row: a deadlock. A BEFORE
+ * STATEMENT trigger runs before the statement locks any row.
+ */
+function pgStatementLock(meta: string): string {
+  return `CREATE OR REPLACE FUNCTION ${pgQuote(meta)}.cdc_mesh_statement_lock() RETURNS trigger
+LANGUAGE plpgsql AS $cdc$
+BEGIN
+  IF coalesce(current_setting('cdc.mesh_apply', true), '') <> 'on' THEN
+    PERFORM pg_advisory_xact_lock_shared(${MESH_LOCK_KEY});
+  END IF;
+  RETURN NULL;
 END $cdc$`;
 }
 
@@ -252,6 +270,7 @@ async function preparePostgres(mesh: MeshConfig, node: MeshNode, log: Logger): P
     );
     await c.query(pgApplySessionFunction(meta));
     await c.query(pgTombstoneObserver(meta));
+    await c.query(pgStatementLock(meta));
     for (const name of ['cdc_mesh_observe', 'cdc_mesh_observe_apply']) {
       await c.query(`CREATE OR REPLACE TRIGGER ${pgQuote(name)} BEFORE INSERT OR UPDATE ON ${m}.tombstones FOR EACH ROW EXECUTE FUNCTION ${m}.cdc_mesh_observe_tombstone()`);
     }
@@ -267,6 +286,7 @@ async function preparePostgres(mesh: MeshConfig, node: MeshNode, log: Logger): P
       const info = vv ? (await pgTables(c, node.schema, [t.name]))[0]! : t;
       const fn = `${m}.${pgQuote(objectName('cdc_mesh', t.name))}`;
       await c.query(pgTriggerFunction(meta, node, info, vv));
+      await c.query(`CREATE OR REPLACE TRIGGER cdc_mesh_lock BEFORE INSERT OR UPDATE OR DELETE ON ${q} FOR EACH STATEMENT EXECUTE FUNCTION ${m}.cdc_mesh_statement_lock()`);
       await c.query(`CREATE OR REPLACE TRIGGER cdc_mesh_local BEFORE INSERT OR UPDATE OR DELETE ON ${q} FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
       await c.query(`CREATE OR REPLACE TRIGGER cdc_mesh_apply BEFORE INSERT OR UPDATE ON ${q} FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
       await c.query(`ALTER TABLE ${q} ENABLE REPLICA TRIGGER cdc_mesh_apply`);

@@ -24,6 +24,8 @@ export interface NodeDb {
   database: string;
   /** Runs one statement on the node's pooled connection. */
   exec(sql: string, params?: unknown[]): Promise<number>;
+  /** Runs statements in one transaction; returns each statement's affected rows. */
+  tx(statements: { sql: string; params?: unknown[] }[]): Promise<number[]>;
   /** Rows as objects (values as the driver returns them). */
   query(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
   /** Quotes an identifier. */
@@ -62,6 +64,21 @@ export async function pgNode(name: string, serverUrl: string, database: string):
     },
     async query(sql, params) {
       return (await pool.query(sql, params as unknown[])).rows as Record<string, unknown>[];
+    },
+    async tx(statements) {
+      const c = await pool.connect();
+      try {
+        await c.query('BEGIN');
+        const out: number[] = [];
+        for (const st of statements) out.push((await c.query(st.sql, st.params as unknown[])).rowCount ?? 0);
+        await c.query('COMMIT');
+        return out;
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        c.release();
+      }
     },
     q,
     p: (i) => `$${i}`,
@@ -113,6 +130,24 @@ export async function mariaNode(name: string, serverUrl: string, database: strin
     async query(sql, params) {
       const [rows] = await pool.query(sql, params);
       return rows as Record<string, unknown>[];
+    },
+    async tx(statements) {
+      const c = await pool.getConnection();
+      try {
+        await c.beginTransaction();
+        const out: number[] = [];
+        for (const st of statements) {
+          const [r] = await c.query(st.sql, st.params);
+          out.push((r as { affectedRows?: number }).affectedRows ?? 0);
+        }
+        await c.commit();
+        return out;
+      } catch (err) {
+        await c.rollback().catch(() => undefined);
+        throw err;
+      } finally {
+        c.release();
+      }
     },
     q,
     p: () => '?',
