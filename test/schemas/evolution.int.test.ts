@@ -317,7 +317,10 @@ describe.each([['postgres', postgresKind], ['mysql', mariaKind]] as const)('Avro
       const want = await src.rows('t');
       const got = await replicaRows('t');
       const firstDiff = want.findIndex((r, i) => JSON.stringify(r) !== JSON.stringify(Object.fromEntries(Object.keys(r).map((k) => [k, got[i]?.[k] ?? null]))));
-      throw new Error(`${(err as Error).message}: source ${want.length} rows, replica ${got.length}; first difference at ${firstDiff}: source ${JSON.stringify(want[firstDiff])} replica ${JSON.stringify(got[firstDiff])}; sink failure: ${String(sinkFailure)}; source failure: ${String(sourceFailure)}`);
+      const byColumn = new Map<string, number>();
+      want.forEach((r, i) => Object.entries(r).forEach(([c, v]) => (got[i]?.[c] ?? null) !== v && byColumn.set(c, (byColumn.get(c) ?? 0) + 1)));
+      const columns = [...byColumn].map(([c, n]) => `${c} (${n} rows)`).join(', ');
+      throw new Error(`${(err as Error).message}: source ${want.length} rows, replica ${got.length}; columns that differ: ${columns}; first difference at ${firstDiff}: source ${JSON.stringify(want[firstDiff])} replica ${JSON.stringify(got[firstDiff])}; sink failure: ${String(sinkFailure)}; source failure: ${String(sourceFailure)}`);
     });
     const project = (rows: Record<string, string | null>[], cols: string[]) => rows.map((r) => Object.fromEntries(cols.map((c) => [c, r[c] ?? null])));
     const tCols = Object.keys((await src.rows('t'))[0]!);
