@@ -60,7 +60,7 @@ sinks:
     url: ${env.mariaReplica}/${db}
     group: ${db}-sink
 snapshot: { target: direct, chunkRows: 3000, incrementalChunkRows: 2500 }
-log: { level: warn }
+log: { level: ${process.env.CDC_TEST_CHILD_LOG ? 'info' : 'warn'} }
 `;
     file = join(dir, 'pipeline.yaml');
     await writeFile(file, yaml);

@@ -60,7 +60,7 @@ sinks:
     group: ${db}-sink
 ${snapshotYaml}
 verify: { chunkRows: 20000 }
-log: { level: warn }
+log: { level: ${process.env.CDC_TEST_CHILD_LOG ? 'info' : 'warn'} }
 `;
     const file = join(dir, `${db}.yaml`);
     await writeFile(file, yaml);
