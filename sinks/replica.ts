@@ -453,6 +453,8 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     const anyCopy = ops.some((op) => op.copyFrom !== null);
     const keys = [...lookup].map(([keyText, key]) => ({ key, keyText }));
     const local = await readLocal(s, st, plan.schema, keys, versioned || anyCopy, versioned);
+    // Resolvers that merge both sides (version vectors, custom) see the replica's rows.
+    const localRows = o.resolver.needsLocalRow ? await readLocalRows(s, st, plan.schema, keys.filter((k) => local.rowVersion.has(k.keyText))) : null;
     let horizon = local.horizon;
 
     if (plan.truncate && (horizon === null || compareVersions(plan.truncate.version, horizon) > 0)) {
@@ -475,8 +477,9 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       }
       const rowV = local.rowVersion.get(op.keyText) ?? null;
       const tombV = local.tombstone.get(op.keyText) ?? null;
-      const state: LocalState = { version: versioned ? maxVersion(rowV, tombV) : null, exists: local.rowVersion.has(op.keyText) };
-      const res = o.resolver.resolve(state, { kind: op.kind, row: op.row, version: op.version }, { sink: o.name, table: plan.id, key: op.key });
+      const localRow = localRows?.get(op.keyText);
+      const state: LocalState = { version: versioned ? maxVersion(rowV, tombV) : null, exists: local.rowVersion.has(op.keyText), ...(localRow ? { row: localRow } : {}) };
+      const res = o.resolver.resolve(state, { kind: op.kind, row: op.row, version: op.version, before: op.change.event.before }, { sink: o.name, table: plan.id, key: op.key });
       if (res.conflict) {
         out.conflicts.push(conflictRow(st, op, res.conflict, res.outcome, state));
         conflictsTotal.inc({ sink: o.name, kind: res.conflict });
@@ -491,7 +494,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
           if (op.kind === 'upsert' && tombV !== null) clearTombstones.push(op.keyText);
           break;
         case 'row':
-          upserts.push({ op, row: res.row });
+          upserts.push({ op: res.version ? { ...op, version: res.version } : op, row: res.row });
           if (tombV !== null) clearTombstones.push(op.keyText);
           break;
         case 'delete':
@@ -653,6 +656,29 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       remote: op.version,
       remoteRow: op.row === null ? null : JSON.stringify(op.row, (_k, v: unknown) => (v === UNCHANGED ? undefined : v)),
     };
+  }
+
+  /** The replica's rows of the given keys, by key text (as the replica returns them in JSON). */
+  async function readLocalRows(s: SqlSession, st: TableState, schema: TableSchema, keys: { key: Row; keyText: string }[]): Promise<Map<string, Row>> {
+    const out = new Map<string, Row>();
+    const kb = keyBindings(st, schema);
+    const cols = [...st.replica.columns.keys()];
+    for (const part of chunks(keys, rowsPerStatement)) {
+      const cells: (string | number | null)[][] = [];
+      const texts: string[] = [];
+      for (const k of part) {
+        try {
+          cells.push(keyCells(kb, k.key));
+          texts.push(k.keyText);
+        } catch {
+          // an unconvertible key fails (and is dead-lettered) when its row is written
+        }
+      }
+      if (cells.length === 0) continue;
+      const res = await q(s, d.readRowsJson(st.name, kb, cells, cols));
+      for (const row of res.rows) out.set(texts[Number(row.i)]!, (typeof row.row_json === 'string' ? JSON.parse(row.row_json) : row.row_json) as Row);
+    }
+    return out;
   }
 
   /** Fills the local rows of conflicts (for the log) with one read per table. */

@@ -1,12 +1,17 @@
 import type { ConflictOptions } from '../../config/schema.js';
 import { ConfigError } from '../../schemas/errors.js';
+import { customResolver, loadResolver } from './custom.js';
 import { lwwResolver } from './lww.js';
 import { noneResolver } from './none.js';
 import type { ConflictResolver, ResolveMeta } from './types.js';
+import { versionVectorResolver } from './version-vector.js';
 
 export type { ConflictKind, ConflictResolver, LocalState, RemoteChange, Resolution, ResolveMeta } from './types.js';
 export { compareVersions, formatVersion, logOrderKey, type RowVersion, versionOf } from './version.js';
 export { lwwResolver, noneResolver };
+export { customResolver, loadResolver, type MergeFunction, type MergeMeta, registerResolver } from './custom.js';
+export { compareVectors, type VersionVector, versionVectorResolver } from './version-vector.js';
+export { hlcLocal, hlcObserve } from './hlc.js';
 
 type Strategy = ConflictOptions['strategy'];
 
@@ -55,14 +60,25 @@ function perTableResolver(o: ConflictOptions, field: string): ConflictResolver {
   };
 }
 
+/** Loads the resolver modules a config's custom strategies name (before sinks are created). */
+export async function loadResolvers(options: ConflictOptions[], baseDir?: string): Promise<void> {
+  for (const o of options) {
+    const specs = [o.strategy === 'custom' ? o.resolver : undefined, ...Object.values(o.tables ?? {}).map((t) => (t.strategy === 'custom' ? t.resolver : undefined))];
+    for (const s of specs) if (s !== undefined) await loadResolver(s, baseDir);
+  }
+}
+
 function singleResolver(strategy: Strategy, resolver: string | undefined, field: string): ConflictResolver {
-  void resolver;
   switch (strategy) {
+    case 'version-vector':
+      return versionVectorResolver();
+    case 'custom':
+      return customResolver(resolver, field.replace(/strategy$/, 'resolver'));
     case 'lww':
       return lwwResolver();
     case 'none':
       return noneResolver();
     default:
-      throw new ConfigError([`${field}: "${strategy}" is not available in this build yet (use lww or none)`]);
+      throw new ConfigError([`${field}: unknown strategy "${String(strategy)}"`]);
   }
 }

@@ -5,9 +5,10 @@ import type { RowVersion } from './version.js';
 /**
  * older: the incoming change is older than what the replica holds (row or delete tombstone) and
  * was not applied. origin-differs: the incoming change is newer and replaced a row another origin
- * wrote (the multi-master case).
+ * wrote (the multi-master case). concurrent: version vectors show that neither side saw the other
+ * (merged). delete-update: a delete and an update neither of which saw the other.
  */
-export type ConflictKind = 'older' | 'origin-differs';
+export type ConflictKind = 'older' | 'origin-differs' | 'concurrent' | 'delete-update';
 
 /** What the replica holds for one key. */
 export interface LocalState {
@@ -25,6 +26,8 @@ export interface RemoteChange {
   /** Full row image for upserts (may hold UNCHANGED placeholders); null for deletes. */
   row: Row | null;
   version: RowVersion;
+  /** The change's before image when the source sent one (deletes: at least the key). */
+  before?: Row | null;
 }
 
 export interface ResolveMeta {
@@ -40,7 +43,8 @@ export interface ResolveMeta {
 export type Resolution =
   | { outcome: 'remote'; conflict?: ConflictKind }
   | { outcome: 'local'; conflict?: ConflictKind }
-  | { outcome: 'row'; row: Row; conflict: ConflictKind }
+  /** `version`: what the written row is stamped with (a merge keeps the newer side's); default the remote's. */
+  | { outcome: 'row'; row: Row; conflict: ConflictKind; version?: RowVersion }
   | { outcome: 'delete'; conflict: ConflictKind };
 
 /**

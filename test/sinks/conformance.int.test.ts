@@ -45,9 +45,11 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   /** Where a source table of database `db` lands on the replica. */
   const target = (schema: TableSchema) => (kind === 'postgres' ? (schema.id.schema ?? schema.id.db) : schema.id.db);
 
-  const open = (over: Record<string, unknown> = {}, statementRows?: number) => {
+  /** A started sink (start creates the bookkeeping tables; every test can run alone). */
+  const open = async (over: Record<string, unknown> = {}, statementRows?: number) => {
     const sink = openSink(sinkCfg(replica.url, { metaSchema: meta, ...over }), statementRows);
     sinks.push(sink);
+    await sink.start();
     return sink;
   };
 
@@ -62,8 +64,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('creates the table and applies a mixed batch (updates, key change, deletes) as if one by one', async () => {
-    const sink = open({}, 2);
-    await sink.start();
+    const sink = await open({}, 2);
     const f = new EventFactory(accounts(db, 'mixed'));
     const r = await applyAll(sink, [
       f.c({ id: '1', name: 'ada', balance: '10.00', doc: 'a' }),
@@ -124,9 +125,8 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
     const tB = kind === 'postgres' ? 'shuffled' : uniq('shuffled');
     replica.track(tA);
     replica.track(tB);
-    const inOrder = open({ targetSchema: tA });
-    const shuffled = open({ targetSchema: tB });
-    for (const s of [inOrder, shuffled]) await s.start();
+    const inOrder = await open({ targetSchema: tA });
+    const shuffled = await open({ targetSchema: tB });
     // in order, in batches of 7
     for (let i = 0; i < history.length; i += 7) expect((await applyAll(inOrder, history.slice(i, i + 7))).dead).toEqual([]);
     // shuffled, with every change delivered twice, in random batch sizes
@@ -149,7 +149,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('refuses an older version arriving after a newer one, and logs the conflict', async () => {
-    const sink = open();
+    const sink = await open();
     const f = new EventFactory(accounts(db, 'older'));
     await applyAll(sink, [f.c({ id: '1', name: 'v1', balance: '1.00', doc: null }, { tsUs: 1000n })]);
     await applyAll(sink, [f.u({ id: '1' }, { id: '1', name: 'v3', balance: '3.00', doc: null }, { tsUs: 3000n })]);
@@ -167,7 +167,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('ties on the commit timestamp: origin id first, then log order within one origin', async () => {
-    const sink = open();
+    const sink = await open();
     const f = new EventFactory(accounts(db, 'ties'));
     const a = f.u({ id: '1' }, { id: '1', name: 'from-a', balance: '1.00', doc: null }, { tsUs: 5000n, origin: 'a' });
     const b = f.u({ id: '1' }, { id: '1', name: 'from-b', balance: '2.00', doc: null }, { tsUs: 5000n, origin: 'b' });
@@ -183,7 +183,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('an insert arriving after the delete that followed it does not resurrect the row', async () => {
-    const sink = open();
+    const sink = await open();
     const f = new EventFactory(accounts(db, 'tomb'));
     const ins = f.c({ id: '7', name: 'x', balance: '1.00', doc: null }, { tsUs: 1000n });
     const del = f.d({ id: '7' }, { tsUs: 2000n });
@@ -199,7 +199,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('stores offsets with the rows, fences a stale worker, and a replayed batch changes nothing', async () => {
-    const sink = open();
+    const sink = await open();
     const f = new EventFactory(accounts(db, 'offsets'), { topic: 'tp.offsets' });
     const batch = [f.c({ id: '1', name: 'a', balance: '1.00', doc: null }), f.c({ id: '2', name: 'b', balance: '2.00', doc: null })];
     await applyAll(sink, batch, [{ topic: 'tp.offsets', partition: 0, expected: null, next: '2' }]);
@@ -220,7 +220,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('keeps the replica value for an unchanged-TOAST placeholder, also across a key change', async () => {
-    const sink = open();
+    const sink = await open();
     const f = new EventFactory(accounts(db, 'toast'));
     const big = 'x'.repeat(5000);
     await applyAll(sink, [f.c({ id: '1', name: 'a', balance: '1.00', doc: big })]);
@@ -237,7 +237,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('truncate removes older rows, refuses older rows arriving late, keeps newer ones', async () => {
-    const sink = open();
+    const sink = await open();
     const f = new EventFactory(accounts(db, 'trunc'));
     const before = f.c({ id: '1', name: 'old', balance: '1.00', doc: null }, { tsUs: 1000n });
     const lateOld = f.c({ id: '2', name: 'late-old', balance: '1.00', doc: null }, { tsUs: 1500n });
@@ -251,7 +251,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('sends poison changes to the dead letters and applies the rest of the batch', async () => {
-    const sink = open();
+    const sink = await open();
     const f = new EventFactory(accounts(db, 'poison'));
     const bad = f.c({ id: '2', name: 'bad', balance: 'not-a-number', doc: null });
     const tooLong = f.c({ id: '3', name: 'y'.repeat(41), balance: '1.00', doc: null });
@@ -262,7 +262,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('replicates a table and columns whose names hold quotes, backticks, semicolons and spaces', async () => {
-    const sink = open();
+    const sink = await open();
     const weird = 'we"ird`;tab le';
     const col = 'co"l`; x';
     const schema: TableSchema = {
@@ -281,7 +281,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('a name the replica cannot hold is dead-lettered with the reason, not fatal', async () => {
-    const sink = open();
+    const sink = await open();
     const f = new EventFactory({ ...accounts(db, `${'l'.repeat(70)}`) });
     const r = await applyAll(sink, [f.c({ id: '1', name: 'a', balance: '1.00', doc: null })]);
     expect(r.dead).toHaveLength(1);
@@ -290,7 +290,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
 
   it('follows schema changes: add column (with default), widen types, drop column per dropColumns', async () => {
     for (const dropColumns of ['keep', 'drop'] as const) {
-      const sink = open({ dropColumns });
+      const sink = await open({ dropColumns });
       const table = `evolve_${dropColumns}`;
       const v1: TableSchema = {
         id: { db, schema: kind === 'postgres' ? 'public' : null, table },
@@ -327,7 +327,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('applies keyless tables in order (insert, update, delete, truncate)', async () => {
-    const sink = open();
+    const sink = await open();
     const schema: TableSchema = {
       id: { db, schema: kind === 'postgres' ? 'public' : null, table: 'keyless' },
       dialect: 'postgres',
@@ -348,15 +348,18 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('applies a transaction in chunks atomically, and a rollback leaves nothing', async () => {
-    const sink = open();
+    const sink = await open();
     const f = new EventFactory(accounts(db, 'chunks'), { topic: 'tp.chunks' });
+    const g = new EventFactory(accounts(db, 'chunks_b'), { topic: 'tp.chunks' });
     const tx = await sink.begin(collectingHooks());
     await tx.apply([f.c({ id: '1', name: 'a', balance: '1.00', doc: null })]);
-    await tx.apply([f.c({ id: '2', name: 'b', balance: '1.00', doc: null })]);
+    // a second chunk that needs a new table: its DDL must not commit the open transaction (MySQL)
+    await tx.apply([g.c({ id: '9', name: 'z', balance: '1.00', doc: null }), f.c({ id: '2', name: 'b', balance: '1.00', doc: null })]);
     // a concurrent reader sees nothing yet
     expect(await replica.rows(target(f.schema), 'chunks', ['id'])).toEqual([]);
     await tx.commit([{ topic: 'tp.chunks', partition: 0, expected: null, next: '2' }]);
     expect((await replica.rows(target(f.schema), 'chunks', ['id'])).map((r) => r.id)).toEqual(['1', '2']);
+    expect((await replica.rows(target(f.schema), 'chunks_b', ['id'])).map((r) => r.id)).toEqual(['9']);
     const tx2 = await sink.begin(collectingHooks());
     await tx2.apply([f.c({ id: '3', name: 'c', balance: '1.00', doc: null })]);
     await tx2.rollback();
@@ -364,8 +367,8 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('grants a named lease to one holder at a time', async () => {
-    const a = open();
-    const b = open();
+    const a = await open();
+    const b = await open();
     const name = uniq('lease');
     const lease = await a.tryLease(name);
     expect(lease).not.toBeNull();
