@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { urlKind } from '../../config/schema.js';
 import { showProgress } from '../../pipeline/jobs/progress-bar.js';
-import { checkRedis } from '../../pipeline/jobs/queues.js';
+import { RunStore } from '../../pipeline/jobs/progress.js';
+import { checkRedis, redisConnection } from '../../pipeline/jobs/queues.js';
 import { findSource, openReader, parseTableArg } from '../../pipeline/jobs/readers.js';
 import { createKafka } from '../../pipeline/kafka.js';
 import { startSnapshotWorker } from '../../pipeline/snapshot/engine.js';
@@ -37,14 +38,16 @@ export function registerSnapshot(program: Command): void {
         }
       }
       let progress: { stop(): Promise<void> } | undefined;
+      // The bars read Redis on their own connection: they outlive the run's (final numbers).
+      const redis = redisConnection(cfg.redis.url);
       try {
         const res = await runIncrementalSnapshot(cfg, {
           source: source.name,
           tables: ids,
           deleteExtra: !opts.keepExtra,
-          onPlanned: (store, runId) => {
+          onPlanned: (_store, runId) => {
             process.stderr.write(`incremental snapshot ${runId}: ${ids.length} table(s)\n`);
-            progress = showProgress(store, runId);
+            progress = showProgress(new RunStore(redis, cfg.name), runId);
           },
         });
         await progress?.stop();
@@ -52,6 +55,7 @@ export function registerSnapshot(program: Command): void {
         process.exitCode = EXIT.ok;
       } finally {
         await progress?.stop();
+        redis.disconnect();
       }
     });
 

@@ -32,6 +32,7 @@ export function showProgress(store: RunStore, runId: string, out: NodeJS.WriteSt
     }
   };
   let running = true;
+  let stopped: Promise<void> | null = null;
   const loop = (async () => {
     while (running) {
       await tick().catch(() => undefined);
@@ -40,10 +41,13 @@ export function showProgress(store: RunStore, runId: string, out: NodeJS.WriteSt
     await tick().catch(() => undefined);
   })();
   return {
-    async stop() {
-      running = false;
-      await loop;
-      multi?.stop();
+    stop() {
+      stopped ??= (async () => {
+        running = false;
+        await loop;
+        multi?.stop();
+      })();
+      return stopped;
     },
   };
 }

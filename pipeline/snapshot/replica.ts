@@ -146,9 +146,10 @@ export async function pgReplicaWriter(url: string): Promise<ReplicaWriter> {
         let rows: number;
         const cols = src.columns.map((col) => qpg(col.name)).join(', ');
         if (data.kind === 'pg-copy') {
-          const binary = process.env.CDC_SNAPSHOT_COPY_FORMAT === 'binary';
-          const ingest = c.query(copyFrom(`copy ${pgTable(dst)} (${cols}) from stdin${binary ? ' (format binary)' : ''}`));
-          const out = data.source.query(copyTo(chunkCopyOutSql(src, chunk, binary ? 'binary' : 'text')));
+          // Text format: the replica parses what the source printed, so a replica column of a
+          // compatible but different type (an existing table) still loads.
+          const ingest = c.query(copyFrom(`copy ${pgTable(dst)} (${cols}) from stdin`));
+          const out = data.source.query(copyTo(chunkCopyOutSql(src, chunk)));
           await pipeline(out, ingest);
           rows = ingest.rowCount;
         } else {

@@ -35,7 +35,11 @@ function ev(schema: TableSchema, op: 'c' | 'u' | 'd', row: Row): SourceRecord {
   };
   return { type: 'change', event: e };
 }
-const sig = (type: string, window: string) => ev(signal, 'c', { id: `${window}-${type}`, type, data: JSON.stringify({ window, table: windowTable(items.id) }) });
+const sig = (type: string, window: string) => {
+  const r = ev(signal, 'c', { id: `${window}-${type}`, type, data: JSON.stringify({ window, table: windowTable(items.id) }) });
+  if (r.type === 'change') r.event.source = { ...r.event.source, ts_ms: 123_456, ts_us: 123_456_789, origin: 'pg' };
+  return r;
+};
 
 function store(payloads: Record<string, WindowPayload>) {
   const log: string[] = [];
@@ -74,6 +78,10 @@ describe('watermark window processor', () => {
     expect(r1.type === 'change' && r1.event.source.snapshot).toBe('incremental');
     // positioned at the high watermark
     expect(r1.type === 'change' && r1.event.position.kind === 'pg' && r1.event.position.lsn).toBe('0/' + String(lsn - 1));
+    // ...and carries the HIGH watermark's commit time, so LWW sinks order it there.
+    const high = r1.type === 'change' ? r1.event.source : null;
+    expect(high?.ts_us).toBe(123_456_789);
+    expect(high?.origin).toBe('pg');
     expect(batch.checkpoint).toEqual({ kind: 'pg', lsn: '0/200' });
     expect(closed).toEqual([{ window: 'w1', rows: 2, deletes: 1 }]);
     expect(p.openWindows).toEqual([]);
