@@ -4,6 +4,7 @@ import { createSource } from '../../connectors/index.js';
 import { createCodec } from '../../pipeline/codec.js';
 import { createKafka } from '../../pipeline/kafka.js';
 import { expandMesh, isMeshSource, prepareMesh, wrapMeshSource } from '../../pipeline/mesh/index.js';
+import { loadResolvers } from '../../sinks/conflict/index.js';
 import { runSink } from '../../pipeline/sink-runner.js';
 import { initialSnapshotHooks } from '../../pipeline/snapshot/initial.js';
 import { runSource } from '../../pipeline/source-runner.js';
@@ -30,6 +31,8 @@ export function registerRun(program: Command): void {
       const codec = createCodec(cfg);
       const tasks: Promise<void>[] = [];
       await prepareMesh(cfg, log, only);
+      // Custom conflict resolvers are modules: loaded before any sink is built.
+      await loadResolvers([...cfg.sinks.map((k) => k.conflict), ...(cfg.mesh ? [cfg.mesh.conflict] : [])]);
       for (const source of cfg.sources) {
         if (only && !only.has(source.name)) continue;
         // Mesh nodes stream only: a node joins with its tables already in place (docs/multi-master.md).

@@ -61,8 +61,8 @@ export interface MeshTransform {
 /** The stateful batch transform (state: the open transaction's outbox records). Exported for tests. */
 export function meshTransform(o: MeshSourceOptions): MeshTransform {
   const schemas = new WeakMap<TableSchema, TableSchema>();
-  /** Outbox versions of the open transactions: txId → `<table>\0<keyText>` → version. */
-  const outbox = new Map<string, Map<string, bigint>>();
+  /** Outbox records of the open transactions: txId → `<table>\0<keyText>` → version (and vector). */
+  const outbox = new Map<string, Map<string, { ts: bigint; vv: string | null }>>();
   /** Outbox events dropped per open transaction and data collection (END counts). */
   const dropped = new Map<string, Map<string, number>>();
   const log = logger().child({ component: 'mesh-source', node: o.node });
@@ -79,11 +79,11 @@ export function meshTransform(o: MeshSourceOptions): MeshTransform {
 
   const isOutbox = (e: ChangeEvent) => e.schema.id.table === OUTBOX_TABLE && (e.schema.id.schema ?? e.schema.id.db) === o.metaSchema;
 
-  function version(e: ChangeEvent): { ts: bigint; how: string } {
+  function version(e: ChangeEvent): { ts: bigint; how: string; vv?: string | null } {
     if (e.op === 'd') {
       const key = eventKey(e);
       const hit = key && e.transaction ? outbox.get(e.transaction.id)?.get(`${e.schema.id.table}\u0000${keyText(key, e.schema.primaryKey)}`) : undefined;
-      if (hit !== undefined) return { ts: hit, how: 'outbox' };
+      if (hit !== undefined) return { ts: hit.ts, how: 'outbox', vv: hit.vv };
       // No outbox record (a delete the triggers did not see): just above the deleted version.
       const before = bigintOf(e.before?.[VERSION_COLUMNS.ts]);
       const c = commitUs(e);
@@ -108,7 +108,8 @@ export function meshTransform(o: MeshSourceOptions): MeshTransform {
         if (ts !== null) {
           let m = outbox.get(tx);
           if (!m) outbox.set(tx, (m = new Map()));
-          m.set(`${String(e.after.tbl)}\u0000${String(e.after.key_text)}`, ts);
+          const vv = e.after.vv;
+          m.set(`${String(e.after.tbl)}\u0000${String(e.after.key_text)}`, { ts, vv: typeof vv === 'string' ? vv : null });
         }
       }
       if (tx !== undefined) {
@@ -122,9 +123,12 @@ export function meshTransform(o: MeshSourceOptions): MeshTransform {
     const v = version(e);
     meshEvents.inc({ node: o.node, version: v.how });
     const ts = v.ts;
+    // Version-vector tables: the delete carries the vector of what it deleted (conflict detection).
+    let before = strip(e.before);
+    if (v.vv && before && e.schema.columns.some((c) => c.name === '_cdc_vv')) before = { ...before, _cdc_vv: v.vv };
     return {
       ...e,
-      before: strip(e.before),
+      before,
       after: strip(e.after),
       schema: stripSchema(e.schema),
       source: { ...e.source, ts_us: Number(ts), ts_ms: Number(ts / 1000n), origin: o.node },

@@ -91,12 +91,18 @@ export interface MergeMeta extends ResolveMeta {
   remoteVersion: RowVersion;
   localVector: VersionVector;
   remoteVector: VersionVector;
+  /** The built-in result, per-column last writer wins: start from it and change what you merge. */
+  lww: Row;
 }
 
 /**
  * A user merge for concurrent updates (`conflict.strategy: custom`): both rows (local as the
  * replica returns it, remote as the event carries it, without the mesh columns), returns the row
- * to keep or 'delete'. To converge it must be a join: commutative, associative, idempotent.
+ * to keep or 'delete'. To converge it must be a join of the values local writes produce
+ * (commutative, associative, idempotent, and not undoing causally later writes: e.g. a union of
+ * grow-only tag sets, the max of a monotonic counter); columns it does not merge should come from
+ * `meta.lww`. New values made by a merge are not ordered against a concurrent delete (see
+ * docs/multi-master.md).
  */
 export type MergeFunction = (local: Row, remote: Row, meta: MergeMeta) => Row | 'delete';
 
@@ -151,7 +157,9 @@ export function versionVectorResolver(o: VersionVectorOptions = {}): ConflictRes
     const vv = canonicalJson(mergeVectors(lvv, rvv));
 
     if (causality === 'concurrent' && o.merge) {
-      const merged = o.merge(userRow(L), userRow(R), { ...meta, localVersion: lv, remoteVersion: rv, localVector: lvv, remoteVector: rvv });
+      const lww: Row = { ...meta.key };
+      for (const c of cols) lww[c] = cmpCell(rCell(c), lCell(c)) >= 0 ? (R[c] ?? null) : (L[c] ?? null);
+      const merged = o.merge(userRow(L), userRow(R), { ...meta, localVersion: lv, remoteVersion: rv, localVector: lvv, remoteVector: rvv, lww });
       if (merged === 'delete') return { outcome: 'delete', conflict: 'concurrent' };
       const cts: ColumnVersions = {};
       const row: Row = { ...meta.key };
