@@ -197,6 +197,12 @@ export const kafkaConfig = z.strictObject({
   replicationFactor: z.number().int().positive().default(1),
   /** Write a null-value record after each delete, for log-compacted topics. @defaultValue true */
   tombstones: z.boolean().default(true),
+  /**
+   * `max.message.bytes` of the topics the pipeline creates: the largest record batch a partition
+   * accepts. Rows with large text/bytea/blob values need more than Kafka's 1 MiB default.
+   * @defaultValue 16777216
+   */
+  maxMessageBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
   /** @defaultValue json */
   encoding: z.enum(['json', 'avro']).default('json'),
   /**

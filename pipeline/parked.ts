@@ -8,7 +8,7 @@ import type { Logger } from '../util/log.js';
 import { readTopicToEnd } from './checkpoint.js';
 import { createPublisher } from './publisher.js';
 import { topicPrefix } from './source-runner.js';
-import { ensureTopics, sourceTopics } from './topics.js';
+import { ensureTopics, sourceTopics, tableTopicSpec } from './topics.js';
 
 /**
  * Events of tables the publisher stopped (a TableError, e.g. a schema change the registry
@@ -78,7 +78,7 @@ export async function replayParked(o: { kafka: Kafka; cfg: PipelineConfig; sourc
     codec: o.codec,
     topics: sourceTopics(topicPrefix(cfg), source.name),
     sourceName: source.name,
-    topicSpec: { partitions: cfg.kafka.partitions, replicationFactor: cfg.kafka.replicationFactor },
+    topicSpec: tableTopicSpec(cfg.kafka),
     tombstones: cfg.kafka.tombstones,
     tableErrors: 'throw',
   });

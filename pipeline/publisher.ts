@@ -58,6 +58,22 @@ const commitToKafka = histogram(
   [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
 );
 
+/**
+ * A Kafka failure as a CdcError: retriable unless kafkajs says it is not. A record over the
+ * topic's max.message.bytes can never succeed, so it says which setting to raise.
+ */
+function kafkaError(what: string, err: unknown): CdcError {
+  const e = err as { message?: string; type?: string; retriable?: boolean; cause?: { type?: string } };
+  if (e.type === 'MESSAGE_TOO_LARGE' || e.cause?.type === 'MESSAGE_TOO_LARGE' || /larger than the max message size/i.test(e.message ?? '')) {
+    return new CdcError(`${what}: a record is larger than the topic's max.message.bytes; raise kafka.maxMessageBytes (topics created from now on) or the topic's max.message.bytes`, {
+      retriable: false,
+      code: 'MESSAGE_TOO_LARGE',
+      cause: err,
+    });
+  }
+  return new CdcError(`${what}: ${e.message ?? String(err)}`, { retriable: e.retriable !== false, cause: err });
+}
+
 interface Outgoing {
   topic: string;
   messages: Message[];
@@ -276,7 +292,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
           await tx.commit();
         } catch (err) {
           await tx.abort().catch(() => undefined);
-          throw new CdcError(`Kafka transaction failed: ${(err as Error).message}`, { retriable: true, cause: err });
+          throw kafkaError('Kafka transaction failed', err);
         }
       } else {
         try {
@@ -285,7 +301,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
           await send(producer, events);
           await send(producer, checkpoint);
         } catch (err) {
-          throw new CdcError(`Kafka publish failed: ${(err as Error).message}`, { retriable: true, cause: err });
+          throw kafkaError('Kafka publish failed', err);
         }
       }
       for (const id of endedTx) parkedInTx.delete(id);

@@ -8,7 +8,7 @@ import { loadCheckpoint } from './checkpoint.js';
 import { createPublisher } from './publisher.js';
 import { createWindowHook } from './snapshot/incremental.js';
 import { resumeInitialSnapshot } from './snapshot/initial.js';
-import { pipelineTopics, sourceTopics } from './topics.js';
+import { pipelineTopics, sourceTopics, tableTopicSpec } from './topics.js';
 
 export function topicPrefix(cfg: PipelineConfig): string {
   return cfg.kafka.topicPrefix ?? cfg.name;
@@ -39,7 +39,7 @@ export async function runSource(opts: {
     topics: sourceTopics(topicPrefix(cfg), source.name),
     sourceName: source.name,
     offsetsTopic,
-    topicSpec: { partitions: cfg.kafka.partitions, replicationFactor: cfg.kafka.replicationFactor },
+    topicSpec: tableTopicSpec(cfg.kafka),
     tombstones: cfg.kafka.tombstones,
     transactional: opts.transactional ?? false,
   });

@@ -49,6 +49,11 @@ export function pipelineTopics(topicPrefix: string) {
   };
 }
 
+/** Spec of the topics a pipeline creates for its tables, from the config. */
+export function tableTopicSpec(kafka: { partitions: number; replicationFactor: number; maxMessageBytes: number }): TopicSpec {
+  return { partitions: kafka.partitions, replicationFactor: kafka.replicationFactor, configs: { 'max.message.bytes': String(kafka.maxMessageBytes) } };
+}
+
 export interface TopicSpec {
   partitions: number;
   replicationFactor: number;

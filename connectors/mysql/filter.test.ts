@@ -29,3 +29,14 @@ describe('table filter', () => {
     expect(f.database('ops')).toBe(true);
   });
 });
+
+describe('default scope', () => {
+  it('a URL naming a database captures only that database', async () => {
+    const { defaultInclude } = await import('./options.js');
+    const f = tableFilter({ include: defaultInclude('mysql://root@127.0.0.1:33306/shop'), exclude: [] });
+    expect(f('shop', 'orders')).toBe(true);
+    expect(f('other', 'orders')).toBe(false);
+    expect(defaultInclude('mysql://root@127.0.0.1:33306')).toBeUndefined();
+    expect(defaultInclude('mariadb://root@h/sh%20op')).toEqual(['sh op.*']);
+  });
+});

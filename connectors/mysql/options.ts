@@ -32,6 +32,20 @@ export interface ResolvedOptions extends MysqlSourceOptions {
   replicationFactor: number;
 }
 
+/**
+ * Without `tables.include`, a URL naming a database captures that database only (what users of
+ * Debezium's `database.include.list` expect, and what the snapshot reads); a URL without one
+ * captures every non-system database.
+ */
+export function defaultInclude(url: string): string[] | undefined {
+  try {
+    const db = decodeURIComponent(new URL(url.replace(/^mariadb:/i, 'mysql:')).pathname.replace(/^\//, ''));
+    return db === '' ? undefined : [`${db}.*`];
+  } catch {
+    return undefined;
+  }
+}
+
 /** The resolved options of `cfg.sources[i]`. */
 export function resolveOptions(source: SourceConfig, cfg: PipelineConfig): ResolvedOptions {
   const my = source.mysql ?? mysqlSourceOptions.parse({});
@@ -46,7 +60,7 @@ export function resolveOptions(source: SourceConfig, cfg: PipelineConfig): Resol
     url: source.url,
     origin: source.origin ?? source.name,
     localOnly: source.localOnly,
-    filter: tableFilter({ include: source.tables.include, exclude: source.tables.exclude, signalTable: my.signalTable }),
+    filter: tableFilter({ include: source.tables.include ?? defaultInclude(source.url), exclude: source.tables.exclude, signalTable: my.signalTable }),
     schemaHistoryTopic: my.schemaHistoryTopic ?? `${topics.prefix}.schema-history`,
     replicationFactor: cfg.kafka.replicationFactor,
   };

@@ -17,7 +17,7 @@ import { RunStore } from '../jobs/progress.js';
 import { type JobKind, createQueue, createWorker, jobOptions, redisConnection } from '../jobs/queues.js';
 import { findSource, openReader, replicaTable, tableKey } from '../jobs/readers.js';
 import { type Publisher, createPublisher } from '../publisher.js';
-import { sourceTopics } from '../topics.js';
+import { sourceTopics, tableTopicSpec } from '../topics.js';
 import { snapshotEvent } from './events.js';
 import { type ReplicaWriter, replicaWriter } from './replica.js';
 
@@ -106,7 +106,7 @@ class Resources {
         codec: jsonCodec(),
         topics: sourceTopics(this.cfg.kafka.topicPrefix ?? this.cfg.name, source.name),
         sourceName: source.name,
-        topicSpec: { partitions: this.cfg.kafka.partitions, replicationFactor: this.cfg.kafka.replicationFactor },
+        topicSpec: tableTopicSpec(this.cfg.kafka),
         tombstones: this.cfg.kafka.tombstones,
       });
       p.catch(() => this.publishers.delete(source.name));
