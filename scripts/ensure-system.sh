@@ -29,7 +29,7 @@ requirements=(
 
 have() {
   case "$1" in
-    /*) [ -x "$1" ] ;;
+    /*) [ -e "$1" ] ;;
     *) command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ] ;;
   esac
 }
@@ -45,6 +45,19 @@ for req in "${requirements[@]}"; do
     esac
   fi
 done
+
+# Our servers listen on ports inside Linux's ephemeral range (32768-60999). Reserve them, so an
+# outgoing connection never borrows one while its server is down for a restart (the restart would
+# then fail with "address in use"). Best effort: needs root and a writable /proc.
+reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
+ours="18081,19092-19093,19192-19393,19492-19493,33300-33399,55400-55599"
+if [ -w "$reserved" ] && [ "$(cat "$reserved" 2>/dev/null)" != "$ours" ]; then
+  current=$(cat "$reserved" 2>/dev/null)
+  case ",$current," in
+    *",$ours,"*) ;;
+    *) echo "${current:+$current,}$ours" > "$reserved" 2>/dev/null || true ;;
+  esac
+fi
 
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
