@@ -1,13 +1,15 @@
 import pg from 'pg';
 import { pgError } from './errors.js';
 import { RAW_TYPES, REPLICATION_SESSION_OPTIONS } from './replication-stream.js';
+
+export { endClient } from './replication-stream.js';
 import type { PgTypeInfo } from './type-map.js';
 
 /**
  * A normal (non-replication) connection for catalog reads, setup and heartbeats. Values come back
  * as raw text (no global type parsers); the session prints values like the walsender does.
  */
-export async function openSql(url: string, applicationName: string, connectTimeoutMs = 10_000): Promise<pg.Client> {
+export async function openSql(url: string, applicationName: string, connectTimeoutMs = 10_000, queryTimeoutMs?: number): Promise<pg.Client> {
   const client = new pg.Client({
     connectionString: url,
     application_name: applicationName,
@@ -15,6 +17,7 @@ export async function openSql(url: string, applicationName: string, connectTimeo
     connectionTimeoutMillis: connectTimeoutMs,
     keepAlive: true,
     types: RAW_TYPES,
+    ...(queryTimeoutMs === undefined ? {} : { query_timeout: queryTimeoutMs }),
   } as pg.ClientConfig);
   client.on('error', () => undefined); // surfaced by the next query
   try {

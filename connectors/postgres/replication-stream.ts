@@ -21,6 +21,22 @@ export const REPLICATION_SESSION_OPTIONS =
 /** Query results as raw text: node-postgres' global type parsers never touch our values. */
 export const RAW_TYPES = { getTypeParser: () => (v: string) => v };
 
+/**
+ * Ends a client, and destroys its socket if the server does not answer the goodbye in time: on a
+ * half-open connection `end()` alone would wait forever.
+ */
+export async function endClient(client: pg.Client, timeoutMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = client.end().then(
+    () => true,
+    () => true,
+  );
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
+  const ok = await Promise.race([ended, late]);
+  clearTimeout(timer);
+  if (!ok) (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
 export interface SystemIdentity {
   systemId: string;
   timeline: number;
@@ -140,7 +156,7 @@ export class ReplicationConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.client.end().catch(() => undefined);
+    await endClient(this.client);
   }
 }
 
@@ -167,6 +183,7 @@ export class ReplicationStream {
   /** Highest LSN the caller confirmed: the only LSN ever reported as flushed. */
   private confirmed: Lsn = 0n;
   private lastSent: Lsn = -1n;
+  private lastHeard = Date.now();
 
   constructor(
     private readonly client: pg.Client,
@@ -177,7 +194,8 @@ export class ReplicationStream {
     this.highWater = opts.highWaterBytes ?? 1024 * 1024;
     this.conn = (client as unknown as { connection: PgConnectionInternals }).connection;
     this.conn.on('copyData', ({ chunk }) => this.onCopyData(chunk));
-    this.timer = setInterval(() => this.sendStatus(false), opts.statusIntervalMs ?? 10_000);
+    const interval = opts.statusIntervalMs ?? 10_000;
+    this.timer = setInterval(() => this.tick(interval), interval);
     this.timer.unref();
     client
       .query(sql)
@@ -188,8 +206,25 @@ export class ReplicationStream {
       .catch(() => undefined);
   }
 
+  /**
+   * Status update on every tick, and a watchdog: a connection that stays silent while we read
+   * (a half-open TCP connection, a hung server) gets a reply request, then is given up on, so the
+   * runner reconnects instead of waiting forever. Time spent paused by our own back-pressure does
+   * not count.
+   */
+  private tick(interval: number): void {
+    const silentMs = this.paused ? 0 : Date.now() - this.lastHeard;
+    if (this.paused) this.lastHeard = Date.now();
+    if (silentMs > 6 * interval) {
+      this.finish(new CdcError(`no message from the walsender for ${Math.round(silentMs / 1000)} s`, { retriable: true, code: 'PG_STREAM_SILENT' }));
+      return;
+    }
+    this.sendStatus(silentMs > 3 * interval);
+  }
+
   private onCopyData(chunk: Buffer): void {
     if (this.ended) return;
+    this.lastHeard = Date.now();
     let item: StreamItem;
     try {
       const frame = decodeFrame(chunk);

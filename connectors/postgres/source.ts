@@ -4,7 +4,7 @@ import type { PipelineConfig, SourceConfig } from '../../config/schema.js';
 import { CdcError } from '../../schemas/errors.js';
 import { gauge } from '../../util/metrics.js';
 import type { SourceBatch, SourceConnector, SourceContext, SourceRecord } from '../source.js';
-import { TypeCache, openSql, sql } from './catalog.js';
+import { TypeCache, endClient, openSql, sql } from './catalog.js';
 import { TransactionAssembler } from './events.js';
 import { type Lsn, formatLsn, parseLsn } from './lsn.js';
 import { type PostgresSourceHooks, type ResolvedOptions, resolveOptions } from './options.js';
@@ -64,8 +64,9 @@ async function runStream(ctx: SourceContext, o: ResolvedOptions, hooks: Postgres
   };
   closers.add(closeAll);
   try {
-    const meta = await openSql(o.url, `cdc-${o.sourceName}-meta`);
-    clients.push(() => meta.end());
+    // Catalog reads are quick: a query that hangs means a dead connection, and the run restarts.
+    const meta = await openSql(o.url, `cdc-${o.sourceName}-meta`, 10_000, 60_000);
+    clients.push(() => endClient(meta));
 
     if (o.heartbeatEnabled) await ensureHeartbeatTable(meta, o.heartbeatTable, log);
     const plan = await planTables(meta, o, o.filter, log);
@@ -78,8 +79,8 @@ async function runStream(ctx: SourceContext, o: ResolvedOptions, hooks: Postgres
     const db = ident.dbname ?? (await sql(meta, 'select current_database() as d'))[0]?.d ?? '';
     const startLsn = await ensureSlot(repl, meta, o, hooks, log);
 
-    const bg = await openSql(o.url, `cdc-${o.sourceName}-bg`);
-    clients.push(() => bg.end());
+    const bg = await openSql(o.url, `cdc-${o.sourceName}-bg`, 10_000, 60_000);
+    clients.push(() => endClient(bg));
     const background = serial(log);
     const every = (ms: number, what: string, task: () => Promise<void>) => {
       if (ms <= 0) return;
