@@ -278,7 +278,7 @@ async function preparePostgres(mesh: MeshConfig, node: MeshNode, log: Logger): P
     // REPLICA triggers fire there; the ORIGIN one covers the others. Both check the session mark.
     await c.query(`ALTER TABLE ${m}.tombstones ENABLE REPLICA TRIGGER cdc_mesh_observe_apply`);
     for (const t of tables) {
-      const vv = strategyFor(mesh.conflict, { schema: node.schema, table: t.name }).strategy === 'version-vector';
+      const vv = ['version-vector', 'custom'].includes(strategyFor(mesh.conflict, { schema: node.schema, table: t.name }).strategy);
       const n = { schema: node.schema, table: t.name };
       const q = d.qualified(n);
       for (const def of d.versionColumnDefs()) await c.query(d.addColumn(n, def).text);
@@ -456,7 +456,7 @@ async function prepareMysql(mesh: MeshConfig, node: MeshNode, log: Logger): Prom
       await c.query(`CREATE OR REPLACE TRIGGER ${m}.cdc_mesh_observe_tu BEFORE UPDATE ON ${m}.tombstones FOR EACH ROW BEGIN
         IF @@session.server_id <> @@global.server_id THEN UPDATE ${m}.${mysqlQuote(CLOCK_TABLE)} SET l = NEW.ts WHERE id = 1 AND l < NEW.ts; END IF; END`);
       for (const t of tables) {
-        const vv = strategyFor(mesh.conflict, { schema: node.schema, table: t.name }).strategy === 'version-vector';
+        const vv = ['version-vector', 'custom'].includes(strategyFor(mesh.conflict, { schema: node.schema, table: t.name }).strategy);
         const n = { schema: node.schema, table: t.name };
         for (const def of d.versionColumnDefs()) await c.query(d.addColumn(n, def).text);
         if (vv) for (const col of VV_COLUMNS) await c.query(`ALTER TABLE ${d.qualified(n)} ADD COLUMN IF NOT EXISTS ${mysqlQuote(col)} LONGTEXT NULL`);

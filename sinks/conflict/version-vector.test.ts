@@ -62,7 +62,7 @@ class SimNode {
   /** A local write as the triggers do it; returns the change the node's source publishes. */
   write(k: number, wall: bigint, r: () => number, deleteRate: number): Change {
     const s = this.state(k);
-    const ts = hlcLocal({ wallUs: wall + this.skewUs, clock: this.clock, previous: s.version, tombstone: s.tomb?.tsUs ?? null });
+    const ts = hlcLocal({ wallUs: wall + this.skewUs, clock: this.clock, previous: s.version?.tsUs ?? null, tombstone: s.tomb?.tsUs ?? null });
     const version: RowVersion = { tsUs: ts, origin: this.name, order: String(++this.seq).padStart(8, '0') };
     const cell = [Number(ts), this.name];
     if (s.row !== null && r() < deleteRate) {

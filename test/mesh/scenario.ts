@@ -29,6 +29,8 @@ export interface ScenarioOptions {
   keys?: number;
   /** Region cut off from Kafka for the middle part of the run. @defaultValue maria-ap */
   partitioned?: string;
+  /** More mesh tables (created on every node before the pipelines start). */
+  extraTables?: { name: string; ddl: (n: NodeDb) => string }[];
 }
 
 export interface WriteRecord {
@@ -218,8 +220,10 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       const n = r.kind === 'postgres' ? await pgNode(r.name, r.server.url, db) : await mariaNode(r.name, r.server.url, db);
       nodes.push(n);
       await n.exec(`CREATE TABLE ${n.t('items')} (id int PRIMARY KEY, name varchar(64), qty int, tags varchar(255), wid varchar(40))`);
+      for (const t of o.extraTables ?? []) await n.exec(t.ddl(n));
     }
-    const file = writeMeshConfig(dir, { name: prefix, nodes, tables: ['items'], metaSchema: meta, conflict: { strategy: o.strategy, ...o.conflict } });
+    const tables = ['items', ...(o.extraTables ?? []).map((t) => t.name)];
+    const file = writeMeshConfig(dir, { name: prefix, nodes, tables, metaSchema: meta, conflict: { strategy: o.strategy, ...o.conflict } });
     for (const r of mesh.regions) procs.push(runNode(file, r.name, r.kafka, { MESH_LOG_LEVEL: 'info' }));
     await until(
       'every node streaming',
