@@ -9,7 +9,7 @@
  * on the same machine, in the same run. Each timing covers the whole job as a user sees it (for
  * ours: slot creation with its exported snapshot, planning, all chunks, completion).
  *
- *   npx tsx bench/snapshot.ts [--scale 10] [--runs 3] [--no-kafka]
+ *   npx tsx bench/snapshot.ts [--scale 10] [--runs 3] [--no-kafka] [--kafka-only]
  *
  * Results: bench/results/snapshot.json and snapshot.md (ratios against the native copy).
  */
@@ -152,7 +152,8 @@ async function main(): Promise<void> {
   try {
     await run('pgbench', ['-i', '-q', '-s', String(scale), '-h', SRC.host, '-p', String(SRC.port), '-U', 'postgres', srcDb]);
     await q(url(SRC, srcDb), 'vacuum analyze pgbench_accounts');
-    const methods: { name: string; fn: (i: number) => Promise<number> }[] = [
+    const only = process.argv.includes('--kafka-only');
+    const methods: { name: string; fn: (i: number) => Promise<number> }[] = only ? [] : [
       { name: 'native-subscription', fn: nativeSubscription },
       { name: 'pg_dump|psql', fn: pgDumpPsql },
       { name: 'cdc-direct-key', fn: (i) => ours(i, 'key', 125_000, 2) },
@@ -172,6 +173,11 @@ async function main(): Promise<void> {
       const ms = await ours(99, 'kafka', 100_000, 2);
       times.set('cdc-kafka', [ms]);
       process.stderr.write(`cdc-kafka: ${(ms / 1000).toFixed(2)} s\n`);
+    }
+    if (only) {
+      process.stdout.write(`cdc-kafka: ${rows} rows in ${(times.get('cdc-kafka')![0]! / 1000).toFixed(2)} s\n`);
+      await q(url(SRC, 'postgres'), `drop database if exists ${srcDb} with (force)`).catch(() => undefined);
+      process.exit(0);
     }
     const native = median(times.get('native-subscription')!);
     const results = [...times].map(([name, ms]) => ({

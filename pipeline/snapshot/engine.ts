@@ -19,6 +19,7 @@ import { findSource, openReader, replicaTable, tableKey } from '../jobs/readers.
 import { type Publisher, createPublisher } from '../publisher.js';
 import { sourceTopics, tableTopicSpec } from '../topics.js';
 import { snapshotEvent } from './events.js';
+import { sliceRecords } from './slice.js';
 import { type ReplicaWriter, replicaWriter } from './replica.js';
 
 export { snapshotEvent };
@@ -191,10 +192,13 @@ export function snapshotProcessor(cfg: PipelineConfig, kafka: () => Kafka, pool?
       const ts = Date.now();
       // Positions are deterministic per (chunk, row): a chunk republished after a crash carries
       // the same positions as its first copy, so consumers can drop the duplicates.
-      for (let i = 0; i < list.length; i += 500) {
-        const events = list.slice(i, i + 500).map((r, j) => snapshotEvent(source.name, schema, r, d.position, d.chunk.index * 10_000_000 + i + j, { tsMs: ts, origin: source.origin ?? source.name }));
-        await publisher.publish({ records: events.map((event) => ({ type: 'change' as const, event })), checkpoint: null });
-      }
+      const records = list.map((r, i) => ({
+        type: 'change' as const,
+        event: snapshotEvent(source.name, schema, r, d.position, d.chunk.index * 10_000_000 + i, { tsMs: ts, origin: source.origin ?? source.name }),
+      }));
+      // Few large requests (each under Kafka's 1 MiB per-partition batch limit): per-request
+      // round trips, not encoding, bound this path.
+      for (const slice of sliceRecords(records, 512 * 1024, 2000)) await publisher.publish({ records: slice, checkpoint: null });
       rows = list.length;
       skipped = false;
     }

@@ -8,7 +8,9 @@ import { urlKind } from '../../config/schema.js';
 import { openMysql, quoteId } from '../../connectors/mysql/snapshot.js';
 import { openSql, qualified, splitQualified } from '../../connectors/postgres/catalog.js';
 import { type Chunk, type SnapshotReader, chunkId } from '../../connectors/snapshot.js';
-import type { SourceBatch, SourceRecord } from '../../connectors/source.js';
+import type { SourceBatch } from '../../connectors/source.js';
+
+export { sliceRecords };
 import type { Row, TableId, TableSchema } from '../../schemas/index.js';
 import { CdcError } from '../../schemas/errors.js';
 import { logger } from '../../util/log.js';
@@ -17,6 +19,7 @@ import { comparePlan, keyText } from '../jobs/compare.js';
 import { RunStore } from '../jobs/progress.js';
 import { createQueue, createWorker, jobOptions, keyPrefix, redisConnection } from '../jobs/queues.js';
 import { findSource, openReader, replicaTable, tableKey } from '../jobs/readers.js';
+import { sliceRecords } from './slice.js';
 import { SIGNAL, WindowProcessor, type WindowPayload, type WindowStore, windowTable } from './window.js';
 
 /**
@@ -106,25 +109,6 @@ export function createWindowHook(cfg: PipelineConfig, source: SourceConfig): { p
       redis.disconnect();
     },
   };
-}
-
-/** Consecutive slices of at most `maxBytes` (estimated) and `maxRecords` records, order kept. */
-export function sliceRecords(records: SourceRecord[], maxBytes: number, maxRecords: number): SourceRecord[][] {
-  const out: SourceRecord[][] = [];
-  let cur: SourceRecord[] = [];
-  let bytes = 0;
-  for (const r of records) {
-    const size = r.type === 'change' ? JSON.stringify(r.event.after ?? r.event.before ?? null).length + 400 : 300;
-    if (cur.length > 0 && (bytes + size > maxBytes || cur.length >= maxRecords)) {
-      out.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(r);
-    bytes += size;
-  }
-  if (cur.length > 0 || out.length === 0) out.push(cur);
-  return out;
 }
 
 /** Writes watermark rows into the source's signal table (created when missing). */
