@@ -200,6 +200,22 @@ BEGIN
 END $cdc$`;
 }
 
+/**
+ * TRUNCATE bypasses the row triggers (no versions, no tombstones), so nodes could not agree on
+ * what it removed: refused on mesh tables for local sessions (DELETE is replicated per row).
+ */
+function pgTruncateGuard(meta: string): string {
+  return `CREATE OR REPLACE FUNCTION ${pgQuote(meta)}.cdc_mesh_no_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $cdc$
+BEGIN
+  IF coalesce(current_setting('cdc.mesh_apply', true), '') <> 'on' THEN
+    RAISE EXCEPTION 'TRUNCATE of %.% is not replicated by the mesh: use DELETE (see docs/multi-master.md)', TG_TABLE_SCHEMA, TG_TABLE_NAME
+      USING ERRCODE = 'feature_not_supported';
+  END IF;
+  RETURN NULL;
+END $cdc$`;
+}
+
 /** Clock observation for tombstones the sink writes (apply sessions only). */
 function pgTombstoneObserver(meta: string): string {
   const m = pgQuote(meta);
@@ -271,6 +287,7 @@ async function preparePostgres(mesh: MeshConfig, node: MeshNode, log: Logger): P
     await c.query(pgApplySessionFunction(meta));
     await c.query(pgTombstoneObserver(meta));
     await c.query(pgStatementLock(meta));
+    await c.query(pgTruncateGuard(meta));
     for (const name of ['cdc_mesh_observe', 'cdc_mesh_observe_apply']) {
       await c.query(`CREATE OR REPLACE TRIGGER ${pgQuote(name)} BEFORE INSERT OR UPDATE ON ${m}.tombstones FOR EACH ROW EXECUTE FUNCTION ${m}.cdc_mesh_observe_tombstone()`);
     }
@@ -288,6 +305,7 @@ async function preparePostgres(mesh: MeshConfig, node: MeshNode, log: Logger): P
       await c.query(pgTriggerFunction(meta, node, info, vv));
       await c.query(`CREATE OR REPLACE TRIGGER cdc_mesh_lock BEFORE INSERT OR UPDATE OR DELETE ON ${q} FOR EACH STATEMENT EXECUTE FUNCTION ${m}.cdc_mesh_statement_lock()`);
       await c.query(`CREATE OR REPLACE TRIGGER cdc_mesh_local BEFORE INSERT OR UPDATE OR DELETE ON ${q} FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
+      await c.query(`CREATE OR REPLACE TRIGGER cdc_mesh_no_truncate BEFORE TRUNCATE ON ${q} FOR EACH STATEMENT EXECUTE FUNCTION ${m}.cdc_mesh_no_truncate()`);
       await c.query(`CREATE OR REPLACE TRIGGER cdc_mesh_apply BEFORE INSERT OR UPDATE ON ${q} FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
       await c.query(`ALTER TABLE ${q} ENABLE REPLICA TRIGGER cdc_mesh_apply`);
     }
