@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createKafka } from '../../pipeline/kafka.js';
 import { uniq } from '../helpers.js';
 import { mesh, SKEW, SKEWED, startMeshServers, stopMeshServers } from './servers.js';
-import { checksum, dump, mariaNode, type NodeDb, type NodeProcess, pgNode, runNode, until, writeMeshConfig } from './support.js';
+import { checksum, dump, freePort, mariaNode, type NodeDb, type NodeProcess, pgNode, runNode, scrapeCounter, until, writeMeshConfig } from './support.js';
 
 /**
  * The randomized multi-master scenario (issue 8's "done when"): three regions (PostgreSQL eu,
@@ -60,6 +60,8 @@ export interface ScenarioResult {
   conflicts: { node: string; key: string; kind: string; resolution: string }[];
   /** Change events in each node's table topic (node → events). */
   topics: Map<string, { op: string; wid: string | null; origin: string }[]>;
+  /** Per node, from its process's /metrics: conflicts counted, row operations its sink wrote. */
+  metrics: Map<string, { conflicts: number; rowsWritten: number }>;
   meta: string;
   prefix: string;
   cleanup(): Promise<void>;
@@ -223,8 +225,10 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       for (const t of o.extraTables ?? []) await n.exec(t.ddl(n));
     }
     const tables = ['items', ...(o.extraTables ?? []).map((t) => t.name)];
-    const file = writeMeshConfig(dir, { name: prefix, nodes, tables, metaSchema: meta, conflict: { strategy: o.strategy, ...o.conflict } });
-    for (const r of mesh.regions) procs.push(runNode(file, r.name, r.kafka, { MESH_LOG_LEVEL: 'info' }));
+    const metricsPorts: Record<string, number> = {};
+    for (const r of mesh.regions) metricsPorts[r.name] = await freePort();
+    writeMeshConfig(dir, { name: prefix, nodes, tables, metaSchema: meta, conflict: { strategy: o.strategy, ...o.conflict }, metricsPorts });
+    for (const r of mesh.regions) procs.push(runNode(join(dir, `${prefix}.${r.name}.yaml`), r.name, r.kafka, { MESH_LOG_LEVEL: 'info' }));
     await until(
       'every node streaming',
       async () => {
@@ -297,7 +301,13 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       for (const r of rows) conflicts.push({ node: n.name, key: String(r.key_text), kind: String(r.kind), resolution: String(r.resolution) });
     }
     const topics = await readTopics(kafkaDirect, prefix, nodes.map((n) => n.name));
+    const metrics = new Map<string, { conflicts: number; rowsWritten: number }>();
+    for (const n of nodes) {
+      const port = metricsPorts[n.name]!;
+      metrics.set(n.name, { conflicts: await scrapeCounter(port, 'cdc_sink_conflicts_total', { sink: n.name }), rowsWritten: await scrapeCounter(port, 'cdc_sink_rows_total', { sink: n.name }) });
+    }
     return {
+      metrics,
       seed,
       nodes,
       procs,

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -164,8 +165,11 @@ export async function mariaNode(name: string, serverUrl: string, database: strin
   };
 }
 
-/** Writes the mesh config YAML (brokers from `${MESH_KAFKA}` so each node's process can use its own link). */
-export function writeMeshConfig(dir: string, o: { name: string; nodes: NodeDb[]; tables: string[]; metaSchema: string; conflict?: Record<string, unknown>; extra?: Record<string, unknown> }): string {
+/**
+ * Writes the mesh config YAML (brokers from `${MESH_KAFKA}` so each node's process can use its own
+ * link). With `metricsPorts`, one file per node (`<name>.<node>.yaml`) serving /metrics on its port.
+ */
+export function writeMeshConfig(dir: string, o: { name: string; nodes: NodeDb[]; tables: string[]; metaSchema: string; conflict?: Record<string, unknown>; extra?: Record<string, unknown>; metricsPorts?: Record<string, number> }): string {
   const file = join(dir, `${o.name}.yaml`);
   const cfg = {
     name: o.name,
@@ -181,7 +185,30 @@ export function writeMeshConfig(dir: string, o: { name: string; nodes: NodeDb[];
     ...o.extra,
   };
   fs.writeFileSync(file, stringify(cfg));
+  for (const [node, port] of Object.entries(o.metricsPorts ?? {})) fs.writeFileSync(join(dir, `${o.name}.${node}.yaml`), stringify({ ...cfg, metrics: { port } }));
   return file;
+}
+
+/** A free TCP port on 127.0.0.1 (for a child's metrics endpoint). */
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Sum of a Prometheus counter's samples whose labels include `labels`. */
+export async function scrapeCounter(port: number, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+([0-9.eE+-]+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/([a-zA-Z_]+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[4]);
+  }
+  return sum;
 }
 
 export interface NodeProcess {
