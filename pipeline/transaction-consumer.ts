@@ -115,9 +115,12 @@ export async function runTransactionConsumer(o: SinkConsumerOptions): Promise<vo
         let orig = originals.get(topic);
         if (!orig) originals.set(topic, (orig = new Map()));
         for (const [key, m] of decoded.messages) orig.set(key, m);
+        // Every record takes its place in the buffer, so the stored offset can pass records with
+        // nothing to apply (delete tombstones, dead letters) once they reach the head.
+        const byOffset = new Map(decoded.changes.map((c) => [c.ref.offset, c]));
         merger.pushChanges(
           k,
-          decoded.changes.map((c): BufferedChange => ({ change: c, offset: BigInt(c.ref.offset) })),
+          msgs.map((m): BufferedChange => ({ change: byOffset.get(m.offset) ?? null, offset: BigInt(m.offset) })),
         );
         if (merger.buffered(k) > cfg.maxBufferedEvents && !paused.has(k)) {
           consumer.pause([{ topic, partitions: [partition] }]);

@@ -99,6 +99,16 @@ describe('TransactionMerger', () => {
     expect(m.offsets()).toEqual(new Map([['a', 5n], ['tx', 5n]]));
   });
 
+  it('moves the offset past records with nothing to apply (delete tombstones) once they reach the head', () => {
+    const m = new TransactionMerger('tx');
+    m.pushTransaction(begin('1'), 0n);
+    m.pushTransaction(end('1', 1), 1n);
+    m.pushChanges('a', [item('1', 1, 1, 'a', 0), { change: null, offset: 1n }]);
+    expect(ids(m.next(100)!.changes)).toEqual([1]);
+    expect(m.next(100)).toBeNull();
+    expect(m.offsets().get('a')).toBe(2n);
+  });
+
   it('hands out events without transaction metadata on their own, in partition order', () => {
     const m = new TransactionMerger('tx');
     m.pushChanges('a', [item(null, 0, 1, 'a', 0), item(null, 0, 2, 'a', 1), item('9', 1, 3, 'a', 2)]);

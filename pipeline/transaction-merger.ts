@@ -17,7 +17,8 @@ import type { SinkChange } from '../sinks/sink.js';
  */
 
 export interface BufferedChange {
-  change: SinkChange;
+  /** null: a record with nothing to apply (a delete tombstone, a dead-lettered record); only its offset counts. */
+  change: SinkChange | null;
   offset: bigint;
 }
 
@@ -130,7 +131,12 @@ export class TransactionMerger {
     const cur = this.queue[0];
     for (const [p, buf] of this.buffers) {
       while (buf.length > 0) {
-        const t = buf[0]!.change.event.transaction;
+        const head = buf[0]!.change;
+        if (head === null) {
+          this.take(p);
+          continue;
+        }
+        const t = head.event.transaction;
         if (t === null) break;
         const id = String(t.id);
         const dup = (!this.byId.has(id) && this.applied.has(id)) || (cur !== undefined && id === cur.id && t.total_order < cur.nextOrder);
@@ -149,7 +155,12 @@ export class TransactionMerger {
     this.dropDuplicates();
     const alone: SinkChange[] = [];
     for (const [p, buf] of this.buffers) {
-      while (buf.length > 0 && alone.length < max && buf[0]!.change.event.transaction === null) alone.push(this.take(p).change);
+      while (buf.length > 0 && alone.length < max) {
+        const head = buf[0]!.change;
+        if (head !== null && head.event.transaction !== null) break;
+        this.take(p);
+        if (head !== null) alone.push(head);
+      }
     }
     if (alone.length > 0) return { kind: 'standalone', changes: alone };
 
@@ -159,14 +170,14 @@ export class TransactionMerger {
     while (out.length < max) {
       let found: string | undefined;
       for (const [p, buf] of this.buffers) {
-        const h = buf[0]?.change.event.transaction;
+        const h = buf[0]?.change?.event.transaction;
         if (h && String(h.id) === tx.id && h.total_order === tx.nextOrder) {
           found = p;
           break;
         }
       }
       if (found === undefined) break;
-      out.push(this.take(found).change);
+      out.push(this.take(found).change!);
       tx.nextOrder++;
       this.dropDuplicates();
     }

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { mariadbServer, postgresServer, type Server } from '../../infra/servers.js';
 import type { SourceRecord } from '../../connectors/source.js';
+import { sourceTopics } from '../../pipeline/topics.js';
 import { testKafka, uniq } from '../helpers.js';
 import { auditedTable, doubleWrites, history, model, schemaOf, TABLE } from './crash-support.js';
 import { asTransaction, startSink, testPipeline, testPublisher, waitFor } from './kafka-support.js';
@@ -71,6 +72,20 @@ describe.each([
       const audit = await doubleWrites(replica, container);
       expect(audit.doubles).toEqual([]);
       expect(audit.writes).toBeGreaterThan(1000);
+      // every partition's stored offset reaches the end of the topic (past trailing delete tombstones)
+      const topic = sourceTopics(cfg.kafka.topicPrefix!, 'src').table(f.schema.id);
+      const admin = kafka.admin();
+      await admin.connect();
+      const ends = await admin.fetchTopicOffsets(topic);
+      await admin.disconnect();
+      await waitFor('the stored offsets to reach the topic ends', async () => {
+        const stored = await replica!.query(
+          kind === 'postgres' ? `select "partition" as p, next_offset::text as o from "${meta}".offsets where topic = $1` : `select \`partition\` as p, cast(next_offset as char) as o from \`${meta}\`.offsets where topic = ?`,
+          [topic],
+        );
+        const m = new Map(stored.map((r) => [Number(r.p), String(r.o)]));
+        return ends.every((e) => m.get(e.partition) === e.high);
+      }, 30_000);
     } finally {
       await sink.stop();
       await pub.close();
