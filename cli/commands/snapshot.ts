@@ -61,11 +61,13 @@ export function registerSnapshot(program: Command): void {
 
   snap
     .command('worker')
-    .description('run snapshot chunk and window jobs until SIGINT/SIGTERM (add processes to go faster)')
-    .requiredOption('-c, --config <file>', 'pipeline config (YAML)')
+    .description('run snapshot chunk and window jobs until SIGINT/SIGTERM (add processes to go faster); takes -c like snapshot')
     .option('--concurrency <n>', 'jobs at once (default: snapshot.concurrency)')
-    .action(async (opts: { config: string; concurrency?: string }) => {
-      const cfg = await loadConfig(opts.config);
+    .action(async (opts: { concurrency?: string }, cmd: Command) => {
+      // -c is the parent's option (commander parses it wherever it appears).
+      const file = (cmd.parent?.opts() as { config?: string } | undefined)?.config;
+      if (!file) throw new ConfigError(['-c, --config <file>: required']);
+      const cfg = await loadConfig(file);
       setLogger(createLogger(cfg.log.level));
       await checkRedis(cfg.redis.url);
       let kafka: ReturnType<typeof createKafka> | undefined;

@@ -5,6 +5,7 @@ import { pgSnapshotReader } from '../../connectors/postgres/snapshot.js';
 import type { SnapshotReader } from '../../connectors/snapshot.js';
 import { ConfigError } from '../../schemas/errors.js';
 import type { TableId } from '../../schemas/table-schema.js';
+import { replicaTableName } from '../../sinks/naming.js';
 
 /** Opens the chunk reader of a database URL's dialect. */
 export async function openReader(url: string, o: { include?: string[]; exclude?: string[]; byteOrder?: boolean; applicationName?: string } = {}): Promise<SnapshotReader> {
@@ -34,23 +35,14 @@ export function findSink(cfg: PipelineConfig, source: SourceConfig, name: string
   return candidates[0]!;
 }
 
-function urlDatabase(url: string): string {
-  try {
-    return decodeURIComponent(new URL(url.replace(/^mariadb:/i, 'mysql:')).pathname.replace(/^\//, ''));
-  } catch {
-    return '';
-  }
-}
-
 /**
- * Where a source table lives on a sink's replica: `sinks[].targetSchema` when set, else the
- * source's own schema (PostgreSQL) or database (MySQL). On a MySQL replica that name is the
- * database; on a PostgreSQL replica it is the schema inside the URL's database.
+ * Where a source table lives on a sink's replica: the sinks' own rule (sinks/naming.ts), as a
+ * TableId of the replica's dialect (PostgreSQL: a schema inside the URL's database).
  */
 export function replicaTable(source: TableId, sink: SinkConfig, replicaDb: string): TableId {
-  const container = sink.targetSchema ?? source.schema ?? source.db;
-  if (urlKind(sink.url) === 'mysql') return { db: sink.targetSchema ?? (source.schema === null ? source.db : urlDatabase(sink.url) || container), schema: null, table: source.table };
-  return { db: replicaDb, schema: container, table: source.table };
+  const n = replicaTableName(sink, source);
+  if (urlKind(sink.url) === 'mysql') return { db: n.schema, schema: null, table: n.table };
+  return { db: replicaDb, schema: n.schema, table: n.table };
 }
 
 /** Parses `schema.table` / `db.table` (optionally quoted with "" or ``) into a TableId of the source's dialect. */

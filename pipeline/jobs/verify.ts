@@ -167,14 +167,14 @@ export async function runVerify(cfg: PipelineConfig, o: VerifyOptions = {}): Pro
   try {
     await store.create({ id: runId, kind: 'verify', source: source.name, sink: sink.name, startedAt: t0, note: '' });
     const tables = o.tables ?? (await srcReader.listTables());
-    const replicaDb = (await dstReader.listTables().catch(() => []))[0]?.db ?? '';
+    const replicaDb = pgDb(sink.url);
     const reports: TableReport[] = [];
     const jobs: { report: TableReport; job: Promise<ChunkResult> }[] = [];
     await events.waitUntilReady();
     for (const id of tables) {
       const table = tableKey(id);
       const src = await srcReader.describe(id);
-      const dstId = replicaTable(src.id, sink, replicaDb || (await pgDb(dstReader)));
+      const dstId = replicaTable(src.id, sink, replicaDb);
       const report: TableReport = {
         table,
         replicaTable: tableKey(dstId),
@@ -251,10 +251,9 @@ export async function runVerify(cfg: PipelineConfig, o: VerifyOptions = {}): Pro
   }
 }
 
-async function pgDb(r: SnapshotReader): Promise<string> {
-  if (r.dialect !== 'postgres') return '';
-  const c = (r as unknown as { client: { query(q: string): Promise<{ rows: { db: string }[] }> } }).client;
-  return (await c.query('select current_database() as db')).rows[0]?.db ?? '';
+function pgDb(url: string): string {
+  if (urlKind(url) !== 'postgres') return '';
+  return decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || 'postgres';
 }
 
 /** The report as text: one block per table, differing keys named. */
