@@ -36,7 +36,14 @@ describe('cdc snapshot TABLE through cdc run (PostgreSQL -> Kafka -> PostgreSQL)
     const src = withDb(env.pgSource, db);
     const replica = withDb(env.pgReplica, db);
     cleanups.push(async () => {
-      await exec(env.pgSource, `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active`, [slot]).catch(() => undefined);
+      // Our killed pipeline's walsender may still hold the slot: end it, then drop the slot.
+      for (let i = 0; i < 20; i++) {
+        await exec(env.pgSource, `select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = $1 and active`, [slot]).catch(() => undefined);
+        const r = await exec(env.pgSource, `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active`, [slot]).catch(() => null);
+        const left = await exec(env.pgSource, `select 1 from pg_replication_slots where slot_name = $1`, [slot]);
+        if (r !== null && left.rowCount === 0) break;
+        await sleep(500);
+      }
       await exec(env.pgSource, `drop database if exists ${db} with (force)`);
       await exec(env.pgReplica, `drop database if exists ${db} with (force)`);
     });
