@@ -8,7 +8,7 @@ import { openSql } from '../../connectors/postgres/catalog.js';
 import { beginSnapshot } from '../../connectors/postgres/snapshot.js';
 import { type Chunk, type ChunkSession, type SnapshotReader, chunkId } from '../../connectors/snapshot.js';
 import type { Row, SourcePosition, TableId } from '../../schemas/index.js';
-import { jsonCodec } from '../../schemas/codec/json.js';
+import { createCodec } from '../codec.js';
 import { CdcError } from '../../schemas/errors.js';
 import { encodePosition } from '../../schemas/position.js';
 import { logger } from '../../util/log.js';
@@ -104,7 +104,7 @@ class Resources {
     if (!p) {
       p = createPublisher({
         kafka: this.kafka(),
-        codec: jsonCodec(),
+        codec: createCodec(this.cfg),
         topics: sourceTopics(this.cfg.kafka.topicPrefix ?? this.cfg.name, source.name),
         sourceName: source.name,
         topicSpec: tableTopicSpec(this.cfg.kafka),
