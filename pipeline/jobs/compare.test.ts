@@ -62,3 +62,13 @@ describe('cross-dialect comparison', () => {
     expect(d.extra).toHaveLength(0);
   });
 });
+
+describe('comparable across dialects', () => {
+  it('treats a UTC timestamptz and the same DATETIME digits as equal, other instants as different', async () => {
+    const { comparable } = await import('./compare.js');
+    const tz = { name: 'at', type: { kind: 'timestamp' as const, tz: true }, nullable: false, sourceType: 'timestamptz' };
+    const dt = { name: 'at', type: { kind: 'timestamp' as const, tz: false, precision: 6 }, nullable: false, sourceType: 'datetime(6)' };
+    expect(comparable(tz, dt, '2026-11-25T23:23:20.053451Z')).toBe(comparable(tz, dt, '2026-11-25T23:23:20.053451'));
+    expect(comparable(tz, dt, '2026-11-25T23:23:20.053451Z')).not.toBe(comparable(tz, dt, '2026-11-25T23:23:20.053452'));
+  });
+});

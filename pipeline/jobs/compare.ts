@@ -61,7 +61,9 @@ export function comparable(a: ColumnSchema | undefined, b: ColumnSchema | undefi
       return v;
     }
   }
-  if (kinds.has('timestamp') || kinds.has('time')) return normFraction(v);
+  // A PostgreSQL timestamptz (canonical UTC, 'Z') lands in a MySQL DATETIME as the same UTC digits.
+  if (kinds.has('timestamp')) return normFraction(v.replace(/(?:Z|[+-]00(?::?00)?)$/, ''));
+  if (kinds.has('time')) return normFraction(v);
   if (kinds.has('uuid')) return v.toLowerCase();
   return v;
 }

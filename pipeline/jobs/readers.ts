@@ -15,6 +15,16 @@ export async function openReader(url: string, o: { include?: string[]; exclude?:
   throw new ConfigError([`expected a postgres:// or mysql:// URL`]);
 }
 
+/**
+ * Tables a source uses for its own bookkeeping (heartbeats, snapshot signals): captured or
+ * written by the pipeline itself, never replicated as data, so never compared.
+ */
+export function internalTables(source: SourceConfig): string[] {
+  const kind = urlKind(source.url);
+  if (kind === 'postgres') return [source.postgres?.heartbeatTable ?? 'public.cdc_heartbeat', ...(source.postgres?.signalTable ? [source.postgres.signalTable] : [])];
+  return source.mysql?.signalTable ? [source.mysql.signalTable] : [];
+}
+
 export function findSource(cfg: PipelineConfig, name: string | undefined): SourceConfig {
   const s = name === undefined ? cfg.sources[0] : cfg.sources.find((x) => x.name === name);
   if (!s) throw new ConfigError([name === undefined ? 'sources: the config has no source' : `--source: no source named "${name}"`]);

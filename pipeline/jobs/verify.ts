@@ -8,7 +8,7 @@ import type { Logger } from '../../util/log.js';
 import { type ComparePlan, comparePlan, diffRows, rowsDigest } from './compare.js';
 import { RunStore } from './progress.js';
 import { createQueue, createQueueEvents, createWorker, jobOptions, redisConnection } from './queues.js';
-import { findSink, findSource, openReader, replicaTable, tableKey } from './readers.js';
+import { findSink, findSource, internalTables, openReader, replicaTable, tableKey } from './readers.js';
 
 /**
  * `cdc verify`: compares a source with a sink's replica table by table, chunk by chunk (key
@@ -160,7 +160,7 @@ export async function runVerify(cfg: PipelineConfig, o: VerifyOptions = {}): Pro
   // One completion listener per chunk job: many tables mean many listeners, by design.
   events.setMaxListeners(0);
   queue.setMaxListeners(0);
-  const srcReader = await openReader(source.url, { include: source.tables.include, exclude: source.tables.exclude, byteOrder, applicationName: 'cdc-verify' });
+  const srcReader = await openReader(source.url, { include: source.tables.include, exclude: [...source.tables.exclude, ...internalTables(source)], byteOrder, applicationName: 'cdc-verify' });
   const dstReader = await openReader(sink.url, { byteOrder, applicationName: 'cdc-verify' });
   const worker = o.inProcessWorker === false ? null : verifyProcessor(cfg);
   const w = worker ? createWorker<VerifyJobData, ChunkResult>(jc, 'verify', worker.processor, cfg.verify.concurrency) : null;
