@@ -4,6 +4,8 @@ import { CdcError } from '../../schemas/errors.js';
 import type { MysqlPosition } from '../../schemas/position.js';
 import type { TableId, TableSchema } from '../../schemas/table-schema.js';
 import type { Chunk, ChunkSession, KeyTuple, SnapshotReader } from '../snapshot.js';
+import { loadTableSchemas, serverInfo, tableKey as catalogTableKey } from './catalog.js';
+import { Collations } from './charset.js';
 
 /**
  * Chunked reads of MySQL/MariaDB tables for snapshots and verification. Every value is read as
@@ -13,96 +15,6 @@ import type { Chunk, ChunkSession, KeyTuple, SnapshotReader } from '../snapshot.
 
 export function quoteId(name: string): string {
   return `\`${name.replace(/`/g, '``')}\``;
-}
-
-interface ColumnRow {
-  COLUMN_NAME: string;
-  DATA_TYPE: string;
-  COLUMN_TYPE: string;
-  IS_NULLABLE: string;
-  NUMERIC_PRECISION: number | null;
-  NUMERIC_SCALE: number | null;
-  DATETIME_PRECISION: number | null;
-  CHARACTER_MAXIMUM_LENGTH: number | null;
-  CHARACTER_SET_NAME: string | null;
-  COLUMN_KEY: string;
-}
-
-function enumValues(columnType: string): string[] {
-  const inner = columnType.slice(columnType.indexOf('(') + 1, columnType.lastIndexOf(')'));
-  const out: string[] = [];
-  const re = /'((?:[^']|'')*)'/g;
-  for (let m = re.exec(inner); m; m = re.exec(inner)) out.push(m[1]!.replace(/''/g, "'"));
-  return out;
-}
-
-/** information_schema column -> neutral type. */
-export function mysqlColumnType(c: Pick<ColumnRow, 'DATA_TYPE' | 'COLUMN_TYPE' | 'NUMERIC_PRECISION' | 'NUMERIC_SCALE' | 'DATETIME_PRECISION' | 'CHARACTER_MAXIMUM_LENGTH' | 'CHARACTER_SET_NAME'>): ColumnType {
-  const t = c.DATA_TYPE.toLowerCase();
-  const unsigned = /unsigned/i.test(c.COLUMN_TYPE);
-  const int = (bits: 8 | 16 | 24 | 32 | 64): ColumnType => (unsigned ? { kind: 'int', bits, unsigned: true } : { kind: 'int', bits });
-  const len = c.CHARACTER_MAXIMUM_LENGTH ?? undefined;
-  switch (t) {
-    case 'tinyint':
-      return int(8);
-    case 'smallint':
-      return int(16);
-    case 'mediumint':
-      return int(24);
-    case 'int':
-    case 'integer':
-      return int(32);
-    case 'bigint':
-      return int(64);
-    case 'float':
-      return { kind: 'float', bits: 32 };
-    case 'double':
-    case 'real':
-      return { kind: 'float', bits: 64 };
-    case 'decimal':
-    case 'numeric':
-      return { kind: 'decimal', precision: c.NUMERIC_PRECISION ?? undefined, scale: c.NUMERIC_SCALE ?? undefined };
-    case 'char':
-      return { kind: 'string', length: len, fixed: true };
-    case 'varchar':
-      return { kind: 'string', length: len };
-    case 'tinytext':
-    case 'text':
-    case 'mediumtext':
-    case 'longtext':
-      return { kind: 'string' };
-    case 'binary':
-      return { kind: 'bytes', length: len, fixed: true };
-    case 'varbinary':
-      return { kind: 'bytes', length: len };
-    case 'tinyblob':
-    case 'blob':
-    case 'mediumblob':
-    case 'longblob':
-      return { kind: 'bytes' };
-    case 'json':
-      return { kind: 'json' };
-    case 'uuid':
-      return { kind: 'uuid' };
-    case 'date':
-      return { kind: 'date' };
-    case 'datetime':
-      return { kind: 'timestamp', tz: false, precision: c.DATETIME_PRECISION ?? 0 };
-    case 'timestamp':
-      return { kind: 'timestamp', tz: true, precision: c.DATETIME_PRECISION ?? 0 };
-    case 'time':
-      return { kind: 'time', precision: c.DATETIME_PRECISION ?? 0 };
-    case 'year':
-      return { kind: 'year' };
-    case 'enum':
-      return { kind: 'enum', values: enumValues(c.COLUMN_TYPE) };
-    case 'set':
-      return { kind: 'set', values: enumValues(c.COLUMN_TYPE) };
-    case 'bit':
-      return { kind: 'bit', length: c.NUMERIC_PRECISION ?? 1 };
-    default:
-      return { kind: 'unknown' };
-  }
 }
 
 /** Is a value of this type read as raw bytes (no charset)? */
@@ -220,36 +132,17 @@ export async function openMysql(url: string): Promise<mysql.Connection> {
   }
 }
 
+/**
+ * The table's schema exactly as the stream describes it (the connector's own catalog reader:
+ * same types, charsets, defaults, JSON detection), so snapshot rows and streamed rows carry the
+ * same TableSchema and sinks see no phantom schema change at the hand-off.
+ */
 export async function describeMysqlTable(conn: mysql.Connection, id: TableId): Promise<TableSchema> {
-  const [rows] = await conn.query(
-    `select COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION,
-            CHARACTER_MAXIMUM_LENGTH, CHARACTER_SET_NAME, COLUMN_KEY
-       from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position`,
-    [id.db, id.table],
-  );
-  const cols = (rows as Record<string, unknown>[]).map((r) => ({
-    COLUMN_NAME: String(r.COLUMN_NAME),
-    DATA_TYPE: String(r.DATA_TYPE),
-    COLUMN_TYPE: String(r.COLUMN_TYPE),
-    IS_NULLABLE: String(r.IS_NULLABLE),
-    NUMERIC_PRECISION: r.NUMERIC_PRECISION === null ? null : Number(r.NUMERIC_PRECISION),
-    NUMERIC_SCALE: r.NUMERIC_SCALE === null ? null : Number(r.NUMERIC_SCALE),
-    DATETIME_PRECISION: r.DATETIME_PRECISION === null ? null : Number(r.DATETIME_PRECISION),
-    CHARACTER_MAXIMUM_LENGTH: r.CHARACTER_MAXIMUM_LENGTH === null ? null : Number(r.CHARACTER_MAXIMUM_LENGTH),
-    CHARACTER_SET_NAME: r.CHARACTER_SET_NAME === null ? null : String(r.CHARACTER_SET_NAME),
-    COLUMN_KEY: String(r.COLUMN_KEY),
-  }));
-  if (cols.length === 0) throw new CdcError(`table ${id.db}.${id.table} does not exist`, { retriable: false, code: 'NO_TABLE' });
-  const [pk] = await conn.query(
-    `select COLUMN_NAME from information_schema.statistics where table_schema = ? and table_name = ? and index_name = 'PRIMARY' order by seq_in_index`,
-    [id.db, id.table],
-  );
-  return {
-    id: { db: id.db, schema: null, table: id.table },
-    columns: cols.map((c) => ({ name: c.COLUMN_NAME, type: mysqlColumnType(c), nullable: c.IS_NULLABLE === 'YES', sourceType: c.COLUMN_TYPE })),
-    primaryKey: (pk as { COLUMN_NAME: string }[]).map((r) => String(r.COLUMN_NAME)),
-    dialect: 'mysql',
-  };
+  const info = await serverInfo(conn);
+  const defs = await loadTableSchemas(conn, info.flavor, [{ db: id.db, schema: null, table: id.table }], new Collations());
+  const def = defs.get(catalogTableKey(id.db, id.table));
+  if (!def) throw new CdcError(`table ${id.db}.${id.table} does not exist`, { retriable: false, code: 'NO_TABLE' });
+  return def.schema;
 }
 
 export function decodeMysqlRows(schema: TableSchema, rows: Record<string, string | Buffer | null>[]): Row[] {
