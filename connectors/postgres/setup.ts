@@ -11,6 +11,15 @@ import type { TableFilter } from './tables.js';
  * (source.ts), so the exported snapshot of a new slot stays usable.
  */
 
+/**
+ * Two sessions creating the same object at once: one gets duplicate_object (42710) or
+ * duplicate_table (42P07), or, when both passed the existence check, unique_violation (23505) on
+ * the catalog's name index.
+ */
+function isConcurrentCreate(err: unknown): boolean {
+  return err instanceof CdcError && ['PG_42710', 'PG_42P07', 'PG_23505'].includes(err.code);
+}
+
 export interface CandidateTable {
   schema: string;
   table: string;
@@ -38,15 +47,20 @@ export async function listTables(client: pg.Client): Promise<CandidateTable[]> {
 
 export async function ensureHeartbeatTable(client: pg.Client, table: string, log: Logger): Promise<void> {
   const { schema, table: name } = splitQualified(table);
-  const exists = await sql(client, `select to_regclass($1) is not null as e`, [qualified(schema, name)]);
+  const exists = await sql(client, `select (to_regclass($1) is not null)::text as e`, [qualified(schema, name)]);
   if (exists[0]?.e === 'true') return;
-  await sql(
-    client,
-    `create table if not exists ${qualified(schema, name)} (slot_name text primary key, ts timestamptz not null)`,
-    [],
-    `creating heartbeat table ${table}`,
-  );
-  log.info({ table }, 'created heartbeat table');
+  try {
+    await sql(
+      client,
+      `create table if not exists ${qualified(schema, name)} (slot_name text primary key, ts timestamptz not null)`,
+      [],
+      `creating heartbeat table ${table}`,
+    );
+    log.info({ table }, 'created heartbeat table');
+  } catch (err) {
+    // Another connector created it at the same moment (IF NOT EXISTS does not cover the race).
+    if (!isConcurrentCreate(err)) throw err;
+  }
 }
 
 /** One heartbeat: a write to a published table, so the slot sees traffic even when captured tables are idle. */
@@ -133,7 +147,7 @@ export async function ensurePublication(client: pg.Client, o: ResolvedOptions, p
       return (plan?.tables ?? []).map((t) => `${t.schema}.${t.table}`);
     } catch (err) {
       // Another instance created it between our check and our CREATE: use theirs.
-      if (!(err instanceof CdcError && err.code === 'PG_42710')) throw err;
+      if (!isConcurrentCreate(err)) throw err;
     }
   }
   if (o.publicationMode === 'all-tables' || plan === null) return [];
@@ -143,15 +157,26 @@ export async function ensurePublication(client: pg.Client, o: ResolvedOptions, p
   const want = new Map(plan.tables.map((t) => [`${t.schema}.${t.table}`, t]));
   const add = [...want.keys()].filter((k) => !have.has(k));
   const drop = [...have].filter((k) => !want.has(k));
+  // A concurrent instance doing the same change (42710 already a member, 42704 not a member,
+  // 42P01 table dropped meanwhile) is not an error: the next refresh sees the result.
+  const raced = (err: unknown) => err instanceof CdcError && ['PG_42710', 'PG_42704', 'PG_42P01'].includes(err.code);
   if (add.length > 0) {
     const list = add.map((k) => want.get(k)!).map((t) => qualified(t.schema, t.table)).join(', ');
-    await sql(client, `alter publication ${pub} add table ${list}`, [], `adding tables to publication ${o.publication}`);
-    log.info({ publication: o.publication, tables: add }, 'added tables to publication');
+    try {
+      await sql(client, `alter publication ${pub} add table ${list}`, [], `adding tables to publication ${o.publication}`);
+      log.info({ publication: o.publication, tables: add }, 'added tables to publication');
+    } catch (err) {
+      if (!raced(err)) throw err;
+    }
   }
   if (drop.length > 0) {
     const list = drop.map((k) => splitQualified(k)).map((t) => qualified(t.schema, t.table)).join(', ');
-    await sql(client, `alter publication ${pub} drop table ${list}`, [], `dropping tables from publication ${o.publication}`);
-    log.info({ publication: o.publication, tables: drop }, 'dropped tables no longer matching the filter from publication');
+    try {
+      await sql(client, `alter publication ${pub} drop table ${list}`, [], `dropping tables from publication ${o.publication}`);
+      log.info({ publication: o.publication, tables: drop }, 'dropped tables no longer matching the filter from publication');
+    } catch (err) {
+      if (!raced(err)) throw err;
+    }
   }
   return add;
 }
