@@ -11,6 +11,7 @@ import { runSource } from '../../pipeline/source-runner.js';
 import { type SourceTopics, sourceTopics } from '../../pipeline/topics.js';
 import { type ChangeEvent, HEADER, type TransactionEvent, jsonCodec } from '../../schemas/index.js';
 import { type Logger, createLogger } from '../../util/log.js';
+import { TEST_RETRY, retry } from '../../util/retry.js';
 import { env, testKafka, uniq } from '../helpers.js';
 
 export const kafka = testKafka();
@@ -116,14 +117,19 @@ export function captureSource(cfg: PipelineConfig): { records: SourceRecord[]; s
   const ac = new AbortController();
   const connector = createPostgresSource(source, cfg);
   const records: SourceRecord[] = [];
-  const done = connector
-    .run({
-      publish: async (b) => void records.push(...b.records),
-      loadCheckpoint: async () => null,
-      log: createLogger(process.env.CDC_LOG_LEVEL ?? 'error'),
-      signal: ac.signal,
-    })
-    .catch(() => undefined);
+  // Retried like the source runner does (a concurrent start can make one attempt fail).
+  const done = retry(
+    () =>
+      connector.run({
+        publish: async (b) => void records.push(...b.records),
+        loadCheckpoint: async () => null,
+        log: createLogger(process.env.CDC_LOG_LEVEL ?? 'error'),
+        signal: ac.signal,
+      }),
+    { ...TEST_RETRY, signal: ac.signal, onRetry: (err) => console.warn(`captureSource: ${(err as Error).message}; retrying`) },
+  ).catch((err: unknown) => {
+    if (!ac.signal.aborted) console.error(`captureSource: ${(err as Error).message}`);
+  });
   return {
     records,
     async stop() {

@@ -1,7 +1,7 @@
 // Slot and publication management, table selection (filter, keyless tables, signal table, new
 // tables), server validation and the slot-created hook, against the shared source server.
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { PipelineConfig } from '../../config/schema.js';
 import { createPostgresSource } from '../../connectors/postgres/index.js';
 import { ConfigError } from '../../schemas/index.js';
@@ -23,9 +23,11 @@ import {
   txEvent,
 } from './harness.js';
 
+// Each test's connectors, databases and topics go when the test ends: connectors left running
+// would all keep decoding the server's WAL and slow the tests after them.
 const cleanups: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
 async function setup(prefix: string, ddl: string, opts: Parameters<typeof testConfig>[1] = {}): Promise<{ db: TestDb; cfg: PipelineConfig }> {
