@@ -12,7 +12,8 @@ let r: ScenarioResult;
 
 describe('randomized three-region mesh, lww', () => {
   beforeAll(async () => {
-    r = await runScenario({ strategy: 'lww' });
+    // pg-eu's pipeline process is killed (-9) mid-run and restarted: duplicates may be published, nothing is lost.
+    r = await runScenario({ strategy: 'lww', kill: 'pg-eu' });
     console.log(
       `seed ${r.seed}: ${r.writes.length} writes, ${r.concurrentKeys.size} keys written concurrently across the partition, ` +
         `drained in ${r.drainMs} ms after the writers stopped (${r.healToConvergedMs} ms after the heal), ${r.conflicts.length} conflict rows, ` +
@@ -32,6 +33,8 @@ describe('randomized three-region mesh, lww', () => {
 
   it('counts every stored conflict in the metric, and applies each change at most once per node', () => {
     for (const n of r.nodes) {
+      // The killed node's process restarted with fresh counters: only the others compare.
+      if (n.name === 'pg-eu') continue;
       const m = r.metrics.get(n.name)!;
       const stored = r.conflicts.filter((c) => c.node === n.name).length;
       // A batch retried after a rollback counts its conflicts again: at least, not exactly.
@@ -44,14 +47,22 @@ describe('randomized three-region mesh, lww', () => {
     expect(r.conflicts.length).toBeGreaterThan(0);
   });
 
-  it('loops nothing: each node published exactly the changes written on it, once', () => {
+  it('loops nothing: each node published exactly the changes written on it (once, or again only after its kill -9)', () => {
     for (const n of r.nodes) {
       const events = r.topics.get(n.name)!;
       for (const e of events) expect(e.origin).toBe(n.name);
-      const published = events.filter((e) => e.op !== 'd').map((e) => e.wid).sort();
+      const published = events.filter((e) => e.op !== 'd').map((e) => e.wid);
       const written = r.writes.filter((w) => w.node === n.name && w.op === 'upsert').map((w) => w.wid).sort();
-      expect(published).toEqual(written);
-      expect(events.filter((e) => e.op === 'd').length).toBe(r.writes.filter((w) => w.node === n.name && w.op === 'delete').length);
+      expect([...new Set(published)].sort()).toEqual(written);
+      const deletes = events.filter((e) => e.op === 'd').length;
+      const deleted = r.writes.filter((w) => w.node === n.name && w.op === 'delete').length;
+      if (n.name === 'pg-eu') {
+        expect(deletes).toBeGreaterThanOrEqual(deleted);
+      } else {
+        // Nodes that were not killed publish every change exactly once.
+        expect(published.length).toBe(written.length);
+        expect(deletes).toBe(deleted);
+      }
     }
   });
 

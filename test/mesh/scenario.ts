@@ -31,6 +31,8 @@ export interface ScenarioOptions {
   partitioned?: string;
   /** More mesh tables (created on every node before the pipelines start). */
   extraTables?: { name: string; ddl: (n: NodeDb) => string }[];
+  /** kill -9 this node's pipeline process during the run and start it again 3 s later. */
+  kill?: string;
 }
 
 export interface WriteRecord {
@@ -254,9 +256,21 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       await sleep(to - Date.now());
       link.heal();
     })();
+    const killAt = t0 + Math.floor(seconds * 1000 * (0.5 + rng() * 0.2));
+    const killTask = (async () => {
+      if (!o.kill) return;
+      await sleep(killAt - Date.now());
+      const i = procs.findIndex((p) => p.node === o.kill);
+      const file = procs[i]!.configFile;
+      await procs[i]!.kill9();
+      console.log(`killed ${o.kill}'s pipeline process (kill -9) at +${Date.now() - t0} ms`);
+      await sleep(3000);
+      procs[i] = runNode(file, o.kill, mesh.regions.find((r) => r.name === o.kill)!.kafka, { MESH_LOG_LEVEL: 'info' });
+    })();
     const seeds = nodes.map(() => Math.floor(rng() * 2 ** 31));
     await Promise.all(nodes.map((n, i) => writer(n, mulberry32(seeds[i]!), { keys, until: end, log: writes, tagPool })));
     await partitionTask;
+    await killTask;
     const stopped = Date.now();
 
     // Drain: identical on every node, three times in a row.

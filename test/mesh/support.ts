@@ -213,6 +213,7 @@ export async function scrapeCounter(port: number, name: string, labels: Record<s
 
 export interface NodeProcess {
   node: string;
+  configFile: string;
   child: ChildProcess;
   /** stderr lines of the process (JSON logs). */
   logs: string[];
@@ -242,6 +243,7 @@ export function runNode(configFile: string, node: string, kafka: string, env: Re
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     node,
+    configFile,
     child,
     logs,
     exited,
