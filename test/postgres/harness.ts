@@ -72,6 +72,8 @@ export function testConfig(db: Pick<TestDb, 'name' | 'url'>, opts: { prefix?: st
     kafka: { brokers: env.kafka.split(','), partitions: 3 },
     sources: [{ name: 'pg', url: db.url, ...opts.source, postgres: { slot: db.name, publication: db.name, heartbeatIntervalMs: 0, ...opts.postgres } }],
     log: { level: 'error' },
+    // The stream alone: initial snapshots are the snapshot engine's (and its tests').
+    snapshot: { mode: 'never' },
   });
 }
 
