@@ -2,7 +2,7 @@
  * Sink apply throughput, draining a backlog, side by side with PostgreSQL's own logical
  * replication draining the same backlog in the same run.
  *
- *   npx tsx bench/sink.ts [--changes 200000] [--tx-size 10] [--modes key,transaction] [--maria]
+ *   npx tsx bench/sink.ts [--changes 100000] [--tx-size 10] [--runs key:1,key:2,transaction:1]
  *
  * 1. A bench database on the PostgreSQL source with a pgbench-like table. A native publication
  *    and a subscription (in its own database on the replica cluster) are created, the
@@ -12,20 +12,23 @@
  *    `--tx-size` row changes.
  * 3. Native: ENABLE the subscription, time until a marker row written after the workload arrives
  *    (apply is in commit order, so everything before it is applied).
- * 4. Ours: for each mode, a sink into its own replica database drains the Kafka backlog; timed
- *    until every partition's stored offset reaches the end of the topic.
+ * 4. Ours: for each run (`mode:workers`), a sink into its own replica database drains the Kafka
+ *    backlog with that many `cdc run --only <sink>` worker processes (key mode splits the
+ *    partitions between them; transaction mode has one active worker); timed until every
+ *    partition's stored offset reaches the end of the topic.
  * Every replica is then compared with the source (row count and checksum).
  *
  * Results: bench/results/sink-<time>.json and bench/results/sink.md (latest run). The machine is
  * shared: the load average at start is recorded; re-run when it is quiet.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { type PipelineConfig, pipelineConfig } from '../config/schema.js';
 import { createSource } from '../connectors/index.js';
-import { runSink } from '../pipeline/sink-runner.js';
 import { runSource } from '../pipeline/source-runner.js';
 import { sourceTopics } from '../pipeline/topics.js';
 import { jsonCodec } from '../schemas/codec/json.js';
@@ -38,9 +41,15 @@ const arg = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
 };
-const CHANGES = Number(arg('changes', '200000'));
+const CHANGES = Number(arg('changes', '100000'));
 const TX = Number(arg('tx-size', '10'));
-const MODES = arg('modes', 'key,transaction').split(',') as ('key' | 'transaction')[];
+const RUNS = arg('runs', 'key:1,key:2,transaction:1')
+  .split(',')
+  .map((r) => {
+    const [mode, workers] = r.split(':');
+    return { mode: mode as 'key' | 'transaction', workers: Number(workers ?? 1) };
+  });
+const runName = (r: { mode: string; workers: number }) => `bench-${r.mode}-${r.workers}`;
 const SRC = process.env.CDC_PG_SOURCE_URL ?? 'postgres://postgres@127.0.0.1:55432/postgres';
 const REP = process.env.CDC_PG_REPLICA_URL ?? 'postgres://postgres@127.0.0.1:55433/postgres';
 const KAFKA = process.env.CDC_KAFKA_BROKERS ?? '127.0.0.1:19092';
@@ -143,7 +152,8 @@ async function cleanup(prefix: string, dbs: string[]): Promise<void> {
 
 async function main(): Promise<void> {
   const prefix = `bench_${tag}`;
-  const dbs = { native: `bench_native_${tag}`, key: `bench_key_${tag}`, transaction: `bench_tx_${tag}` };
+  const dbs: Record<string, string> = { native: `bench_native_${tag}` };
+  for (const r of RUNS) dbs[runName(r)] = `bench_${r.mode}${r.workers}_${tag}`;
   try {
     await run(prefix, dbs);
   } finally {
@@ -151,7 +161,7 @@ async function main(): Promise<void> {
   }
 }
 
-async function run(prefix: string, dbs: Record<'native' | 'key' | 'transaction', string>): Promise<void> {
+async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
   const load0 = loadavg()[0]!;
   const results: Record<string, unknown> = {
     at: new Date().toISOString(),
@@ -164,7 +174,7 @@ async function run(prefix: string, dbs: Record<'native' | 'key' | 'transaction',
   await q(src, `create table bench_marker (id int primary key)`);
   await q(src, `create publication bench_native for table accounts, bench_marker`);
   for (const db of Object.values(dbs)) await q(REP, `create database ${db}`);
-  const native = urlOf(REP, dbs.native);
+  const native = urlOf(REP, dbs.native!);
   await q(native, TABLE);
   await q(native, `create table bench_marker (id int primary key)`);
   const srcConn = `host=127.0.0.1 port=${new URL(SRC).port} dbname=${srcDb} user=postgres`;
@@ -176,7 +186,7 @@ async function run(prefix: string, dbs: Record<'native' | 'key' | 'transaction',
     name: prefix,
     kafka: { brokers: [KAFKA], topicPrefix: prefix, partitions: 3 },
     sources: [{ name: 'src', url: src, tables: { include: ['public.accounts'] }, postgres: { slot: `bench_cdc_${tag}`, publication: `bench_cdc_${tag}`, heartbeatIntervalMs: 0 } }],
-    sinks: MODES.map((mode) => ({ name: `bench-${mode}`, url: urlOf(REP, dbs[mode]), mode })),
+    sinks: RUNS.map((r) => ({ name: runName(r), url: urlOf(REP, dbs[runName(r)]!), mode: r.mode })),
     log: { level: 'warn' },
   });
   const kafka = createKafka(cfg.kafka);
@@ -227,48 +237,55 @@ async function run(prefix: string, dbs: Record<'native' | 'key' | 'transaction',
   const runs: Record<string, unknown>[] = [{ name: 'postgresql-native-subscription', seconds: sec(nativeMs), rowsPerSecond: Math.round(changes / (nativeMs / 1000)), equal: nativeSum === expected }];
   await q(native, `alter subscription bench_sub_${tag} disable`);
 
-  // 2. Our sink, per mode, from the same Kafka backlog.
-  for (const mode of MODES) {
-    const sinkCfg = cfg.sinks.find((s) => s.name === `bench-${mode}`)!;
+  // 2. Our sink, per run, from the same Kafka backlog, as worker processes (`cdc run --only`).
+  const dir0 = mkdtempSync(join(tmpdir(), 'cdc-bench-'));
+  const cfgFile = join(dir0, 'pipeline.json');
+  writeFileSync(cfgFile, JSON.stringify({ ...cfg, log: { level: 'warn' } }));
+  for (const r of RUNS) {
+    const sinkCfg = cfg.sinks.find((s) => s.name === runName(r))!;
     const url = sinkCfg.url;
-    const ac = new AbortController();
+    const logFd = openSync(join(dir0, `${sinkCfg.name}.log`), 'a');
     const ts = Date.now();
-    const done = runSink({ cfg, sink: sinkCfg, kafka, codec: jsonCodec(), log: log.child({ sink: sinkCfg.name }), signal: ac.signal });
-    done.catch((err) => log.error({ err: (err as Error).message }, 'sink failed'));
-    let firstRow = 0;
-    await waitUntil(
-      async () => {
-        try {
-          if (!firstRow) {
-            const [r] = await q(url, `select exists (select 1 from public.accounts) as e`);
-            if (r!.e) firstRow = Date.now();
-          }
-          const rows = await q(url, `select "partition" as p, next_offset::text as o from cdc_meta.offsets where topic = $1`, [topic]);
-          const stored = new Map(rows.map((r) => [Number(r.p), String(r.o)]));
-          return ends.every((e) => stored.get(e.partition) === e.high);
-        } catch {
-          return false;
-        }
-      },
-      900_000,
-      50,
+    const workers = Array.from({ length: r.workers }, () =>
+      spawn(process.execPath, [join(repoRoot, 'bin', 'cdc.js'), 'run', '-c', cfgFile, '--only', sinkCfg.name], { stdio: ['ignore', 'ignore', logFd], env: process.env }),
     );
+    let firstRow = 0;
+    try {
+      await waitUntil(
+        async () => {
+          try {
+            if (!firstRow) {
+              const [row] = await q(url, `select exists (select 1 from public.accounts) as e`);
+              if (row!.e) firstRow = Date.now();
+            }
+            const rows = await q(url, `select "partition" as p, next_offset::text as o from cdc_meta.offsets where topic = $1`, [topic]);
+            const stored = new Map(rows.map((x) => [Number(x.p), String(x.o)]));
+            return ends.every((e) => stored.get(e.partition) === e.high);
+          } catch {
+            return false;
+          }
+        },
+        900_000,
+        50,
+      );
+    } finally {
+      for (const w of workers) w.kill('SIGTERM');
+    }
     const doneAt = Date.now();
-    ac.abort();
-    await done.catch(() => undefined);
     const sum = await checksum(url, 'public');
     const total = doneAt - ts;
     const apply = doneAt - (firstRow || ts);
-    console.log(`sink ${mode} mode: ${sec(apply)} s from first row (${sec(total)} s with start-up), ${Math.round(changes / (apply / 1000))} rows/s, ${sum === expected ? 'equal' : `DIFFERENT ${sum}`}`);
+    console.log(`sink ${r.mode} mode, ${r.workers} worker(s): ${sec(apply)} s from first row (${sec(total)} s with start-up), ${Math.round(changes / (apply / 1000))} rows/s, ${sum === expected ? 'equal' : `DIFFERENT ${sum}`}`);
     runs.push({
-      name: `cdc-sink-${mode}-mode`,
+      name: `cdc-sink-${r.mode}-mode-${r.workers}-worker${r.workers > 1 ? 's' : ''}`,
       seconds: sec(apply),
       secondsWithStartup: sec(total),
       rowsPerSecond: Math.round(changes / (apply / 1000)),
       rowsPerSecondWithStartup: Math.round(changes / (total / 1000)),
       equal: sum === expected,
-      settings: { batchSize: sinkCfg.batchSize, concurrency: sinkCfg.concurrency, conflict: sinkCfg.conflict.strategy },
+      settings: { workers: r.workers, batchSize: sinkCfg.batchSize, concurrency: sinkCfg.concurrency, conflict: sinkCfg.conflict.strategy },
     });
+    await new Promise((res) => setTimeout(res, 1000));
   }
   results.runs = runs;
   results.machine = { ...(results.machine as object), loadavg1mAtEnd: loadavg()[0] };
@@ -288,7 +305,7 @@ async function run(prefix: string, dbs: Record<'native' | 'key' | 'transaction',
     '|---|---|---|---|',
     ...runs.map((r) => `| ${r.name as string} | ${r.seconds as number}${r.secondsWithStartup ? ` (${r.secondsWithStartup as number} with start-up)` : ''} | ${r.rowsPerSecond as number} | ${r.equal ? 'yes' : 'NO'} |`),
     '',
-    'Native: from ALTER SUBSCRIPTION ENABLE to the marker row (written after the workload) on the subscriber. Sink: from the first replicated row to every partition offset stored at the end of the topic (start-up = Kafka group join, table creation).',
+    'Native: from ALTER SUBSCRIPTION ENABLE to the marker row (written after the workload) on the subscriber. Sink: `cdc run --only <sink>` worker processes, from the first replicated row to every partition offset stored at the end of the topic (start-up = process start, Kafka group join, table creation). Conflict strategy lww (the default), batchSize 1000, concurrency 3.',
     '',
   ].join('\n');
   writeFileSync(join(dir, 'sink.md'), md);

@@ -52,13 +52,36 @@ export async function listTableTopics(admin: Admin, sources: SourceTopics[]): Pr
   return new Set((await admin.listTopics()).filter((t) => match(t) >= 0));
 }
 
+/**
+ * Record headers as strings. Consecutive records of a table carry the same (kilobyte-sized)
+ * schema header: the last bytes and their string are kept per header name and reused when equal,
+ * which saves decoding it, and the codec's schema cache hashing a new string, per record.
+ */
+const lastHeader = new Map<string, { raw: Buffer; text: string }>();
+
 export function headerMap(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!h) return out;
   for (const [k, v] of Object.entries(h)) {
     if (v === undefined) continue;
     const one = Array.isArray(v) ? v[v.length - 1] : v;
-    if (one !== undefined) out[k] = one.toString();
+    if (one === undefined) continue;
+    if (typeof one === 'string') {
+      out[k] = one;
+      continue;
+    }
+    if (one.length > 256) {
+      const last = lastHeader.get(k);
+      if (last && last.raw.equals(one)) {
+        out[k] = last.text;
+        continue;
+      }
+      const text = one.toString();
+      lastHeader.set(k, { raw: Buffer.from(one), text });
+      out[k] = text;
+      continue;
+    }
+    out[k] = one.toString();
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import type { Admin, Batch, Consumer, KafkaMessage } from 'kafkajs';
 import { CdcError, PoisonRecordError } from '../schemas/errors.js';
-import { type OffsetAdvance, partitionKey, type SinkTransaction } from '../sinks/index.js';
+import { type OffsetAdvance, partitionKey, type SinkChange, type SinkTransaction } from '../sinks/index.js';
 import { counter } from '../util/metrics.js';
 import { sleep } from '../util/retry.js';
 import { decodeMessages, deadLetterHooks, headerMap, type SinkConsumerOptions, tableTopicMatcher, withTopicRefresh } from './consumer.js';
@@ -141,18 +141,23 @@ export async function runTransactionConsumer(o: SinkConsumerOptions): Promise<vo
       try {
         while (running && !signal.aborted) {
           let progressed = false;
+          // Everything ready, up to batchSize changes, goes to the replica as one chunk: a chunk of
+          // many small source transactions costs one round of statements, not one per transaction.
+          const chunk: SinkChange[] = [];
           for (const m of mergers) {
             let step: Step | null;
-            while ((step = m.next(Math.max(1, cfg.batchSize - pending))) !== null) {
-              open.tx ??= await sink.begin(hooks);
-              if (step.changes.length > 0) await open.tx.apply(step.changes);
-              for (const c of step.changes) handed.push({ topic: c.ref.topic, key: `${c.ref.partition}/${c.ref.offset}` });
-              pending += step.changes.length;
+            while (chunk.length < cfg.batchSize && (step = m.next(cfg.batchSize - chunk.length)) !== null) {
+              for (const c of step.changes) {
+                chunk.push(c);
+                handed.push({ topic: c.ref.topic, key: `${c.ref.partition}/${c.ref.offset}` });
+              }
               if (step.kind === 'transaction' && step.complete) txApplied.inc({ sink: cfg.name });
               progressed = true;
-              if (pending >= cfg.batchSize && !m.midTransaction) break;
             }
           }
+          if (progressed) open.tx ??= await sink.begin(hooks);
+          if (chunk.length > 0) await open.tx!.apply(chunk);
+          pending += chunk.length;
           const mid = mergers.some((m) => m.midTransaction);
           if (open.tx && !mid && (pending >= cfg.batchSize || !progressed)) {
             const offsets: OffsetAdvance[] = [];

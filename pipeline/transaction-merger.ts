@@ -37,10 +37,34 @@ interface OpenTx {
   handedOut: number;
 }
 
+/** A FIFO with O(1) removal at the head (Array#shift is O(n) on large arrays). */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+  push(v: T): void {
+    this.items.push(v);
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const v = this.items[this.head++];
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return v;
+  }
+}
+
 /** A bounded set of recently applied transaction ids (drops duplicates a source restart republished). */
 class RecentIds {
   private readonly set = new Set<string>();
-  private readonly order: string[] = [];
+  private readonly order = new Fifo<string>();
   constructor(private readonly cap = 50_000) {}
   add(id: string): void {
     if (this.set.has(id)) return;
@@ -55,8 +79,8 @@ class RecentIds {
 
 export class TransactionMerger {
   /** Data partition buffers, keyed by partitionKey(topic, partition). */
-  private readonly buffers = new Map<string, BufferedChange[]>();
-  private readonly queue: OpenTx[] = [];
+  private readonly buffers = new Map<string, Fifo<BufferedChange>>();
+  private readonly queue = new Fifo<OpenTx>();
   private readonly byId = new Map<string, OpenTx>();
   private readonly applied = new RecentIds();
   /** Next offset per data partition covering every record handed out or dropped. */
@@ -87,7 +111,7 @@ export class TransactionMerger {
 
   pushChanges(partition: string, items: BufferedChange[]): void {
     let buf = this.buffers.get(partition);
-    if (!buf) this.buffers.set(partition, (buf = []));
+    if (!buf) this.buffers.set(partition, (buf = new Fifo()));
     for (const it of items) buf.push(it);
   }
 
@@ -108,7 +132,7 @@ export class TransactionMerger {
    */
   offsets(): Map<string, bigint> {
     const out = new Map(this.consumed);
-    const head = this.queue[0];
+    const head = this.queue.peek();
     const tx = head ? head.beginOffset : this.txSeen;
     if (tx !== null) out.set(this.txPartition, tx);
     return out;
@@ -128,10 +152,10 @@ export class TransactionMerger {
    * transaction, after a part of it may have reached Kafka).
    */
   private dropDuplicates(): void {
-    const cur = this.queue[0];
+    const cur = this.queue.peek();
     for (const [p, buf] of this.buffers) {
       while (buf.length > 0) {
-        const head = buf[0]!.change;
+        const head = buf.peek()!.change;
         if (head === null) {
           this.take(p);
           continue;
@@ -156,7 +180,7 @@ export class TransactionMerger {
     const alone: SinkChange[] = [];
     for (const [p, buf] of this.buffers) {
       while (buf.length > 0 && alone.length < max) {
-        const head = buf[0]!.change;
+        const head = buf.peek()!.change;
         if (head !== null && head.event.transaction !== null) break;
         this.take(p);
         if (head !== null) alone.push(head);
@@ -164,13 +188,13 @@ export class TransactionMerger {
     }
     if (alone.length > 0) return { kind: 'standalone', changes: alone };
 
-    const tx = this.queue[0];
+    const tx = this.queue.peek();
     if (!tx) return null;
     const out: SinkChange[] = [];
     while (out.length < max) {
       let found: string | undefined;
       for (const [p, buf] of this.buffers) {
-        const h = buf[0]?.change?.event.transaction;
+        const h = buf.peek()?.change?.event.transaction;
         if (h && String(h.id) === tx.id && h.total_order === tx.nextOrder) {
           found = p;
           break;
@@ -194,13 +218,13 @@ export class TransactionMerger {
 
   /** The transaction being assembled and what it waits for (for logs when it stalls). */
   waitingFor(): { id: string; nextOrder: number; eventCount: number | null } | null {
-    const tx = this.queue[0];
+    const tx = this.queue.peek();
     return tx ? { id: tx.id, nextOrder: tx.nextOrder, eventCount: tx.end?.event_count ?? null } : null;
   }
 
   /** True while a transaction has been partly handed out. */
   get midTransaction(): boolean {
-    const tx = this.queue[0];
+    const tx = this.queue.peek();
     return tx !== undefined && tx.handedOut > 0;
   }
 }

@@ -1,6 +1,7 @@
-import { type ChangeEvent, eventKey, eventOldKey, keyChanged } from '../schemas/change-event.js';
+import { type ChangeEvent, eventKey, eventOldKey } from '../schemas/change-event.js';
 import { type ColumnValue, isUnchanged, type Row } from '../schemas/column-types.js';
-import { schemaFingerprint, tableName, type TableId, type TableSchema } from '../schemas/table-schema.js';
+import { tableName, type TableId, type TableSchema } from '../schemas/table-schema.js';
+import { fingerprint } from './fingerprint.js';
 import { compareVersions, type RowVersion, versionOf } from './conflict/version.js';
 import type { SinkChange } from './sink.js';
 
@@ -135,7 +136,7 @@ export function planBatch(changes: readonly SinkChange[], o: PlanOptions): Table
     }
     plan.changes.push(change);
     if (plan.schema !== e.schema) plan.schema = e.schema;
-    if (!plan.schemas.some((s) => s === e.schema || schemaFingerprint(s) === schemaFingerprint(e.schema))) plan.schemas.push(e.schema);
+    if (!plan.schemas.some((s) => s === e.schema || fingerprint(s) === fingerprint(e.schema))) plan.schemas.push(e.schema);
     if (plan.keyed && e.schema.primaryKey.length > 0) addKeyed(plan, change, o);
     else addKeyless(plan, change);
   }
@@ -202,8 +203,8 @@ function addKeyed(plan: TablePlan, change: SinkChange, o: PlanOptions): void {
     plan.superseded++;
     return;
   }
-  if (e.op === 'u' && keyChanged(e)) {
-    const oldKey = eventOldKey(e)!;
+  const oldKey = e.op === 'u' ? eventOldKey(e) : null;
+  if (oldKey !== null && !sameKey(oldKey, key, pk)) {
     const oldText = keyText(oldKey, pk);
     const oldOp = plan.ops.get(oldText);
     // Unchanged columns come from the old row: its in-batch image, else the replica's row.
@@ -219,6 +220,22 @@ function addKeyed(plan: TablePlan, change: SinkChange, o: PlanOptions): void {
     return;
   }
   put(plan, { kind: 'upsert', key, keyText: text, row: after, version, change, crossKey: false, copyFrom: null }, o);
+}
+
+/** Key equality by value (`keyChanged` compares JSON texts; this runs per update). */
+function sameKey(a: Row, b: Row, pk: readonly string[]): boolean {
+  for (const c of pk) {
+    const x = a[c] ?? null;
+    const y = b[c] ?? null;
+    if (x === y) continue;
+    if (x === null || y === null || typeof x === 'object' || typeof y === 'object') {
+      if (JSON.stringify(x) !== JSON.stringify(y)) return false;
+      continue;
+    }
+    // A number and its decimal string are the same key value (int widening).
+    if (String(x) !== String(y)) return false;
+  }
+  return true;
 }
 
 /** Records `op` as the key's operation unless the key already holds a newer one. */

@@ -101,6 +101,11 @@ export interface SqlDialect {
   // --- data ----------------------------------------------------------------------------------
   /** Rows (i, ts, origin, ord) for the keys (row index i) present in the table. */
   readVersions(n: QualifiedName, key: Binding[], keys: (string | number | null)[][]): SqlQuery;
+  /**
+   * Both in one statement: rows (src 0, i, ts, origin, ord) for the keys present in the table, and
+   * rows (src 1, key_hash, ts, origin, ord) for the tombstones among `hashes`.
+   */
+  readLocalState(n: QualifiedName, key: Binding[], keys: (string | number | null)[][], meta: string, tbl: string, hashes: string[]): SqlQuery;
   /** Rows (i, row_json) of the keys present in the table (conflict log). */
   readRowsJson(n: QualifiedName, key: Binding[], keys: (string | number | null)[][], columns: string[]): SqlQuery;
   /**

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { type ColumnValue, isUnchanged, type Row, UNCHANGED } from '../schemas/column-types.js';
 import { PoisonRecordError } from '../schemas/errors.js';
-import { type ColumnSchema, diffSchemas, sameType, schemaFingerprint, type TableId, tableName, type TableSchema } from '../schemas/table-schema.js';
+import { type ColumnSchema, diffSchemas, sameType, type TableId, tableName, type TableSchema } from '../schemas/table-schema.js';
+import { fingerprint } from './fingerprint.js';
 import type { Logger } from '../util/log.js';
 import { counter, histogram } from '../util/metrics.js';
 import { type KeyOp, type KeylessOp, planBatch, type TablePlan } from './apply.js';
@@ -337,8 +338,8 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
   function mayNeedDdl(plan: TablePlan): boolean {
     const st = tables.get(tblKey(o.mapName(plan.id)));
     if (!st || st.replica.columns.size === 0 || st.recorded === null) return true;
-    const rec = schemaFingerprint(st.recorded);
-    return plan.schemas.some((sch) => schemaFingerprint(sch) !== rec || sch.columns.some((c) => !st.replica.columns.has(c.name)));
+    const rec = fingerprint(st.recorded);
+    return plan.schemas.some((sch) => fingerprint(sch) !== rec || sch.columns.some((c) => !st.replica.columns.has(c.name)));
   }
 
   /** After the commit: drop columns the source dropped (when configured) and record the schema. */
@@ -347,7 +348,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       const st = tables.get(tblKey(o.mapName(plan.id)));
       if (!st || st.replica.columns.size === 0) continue;
       const latest = plan.schema;
-      if (st.recorded !== null && schemaFingerprint(st.recorded) === schemaFingerprint(latest)) continue;
+      if (st.recorded !== null && fingerprint(st.recorded) === fingerprint(latest)) continue;
       if (o.dropColumns === 'drop') {
         const sent = new Set(latest.columns.map((c) => c.name));
         const known = new Set((st.recorded?.columns ?? []).map((c) => c.name));
@@ -398,7 +399,18 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     const tombstone = new Map<string, RowVersion>();
     let horizon: RowVersion | null = null;
     const kb = keyBindings(st, schema);
+    const byHash = new Map<string, string>();
+    const onTombstone = (row: Record<string, unknown>) => {
+      const h = String(row.key_hash);
+      if (h === ALL_KEYS) horizon = storedVersion(row);
+      else {
+        const text = byHash.get(h);
+        if (text !== undefined) tombstone.set(text, storedVersion(row));
+      }
+    };
     if (withRows && keys.length > 0) {
+      // Row versions and tombstones of each chunk of keys in one statement (the horizon with the first).
+      let first = true;
       for (const part of chunks(keys, rowsPerStatement)) {
         const cells: (string | number | null)[][] = [];
         const texts: string[] = [];
@@ -410,24 +422,32 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
             // An unconvertible key fails again (and is dead-lettered) when its row is written.
           }
         }
-        if (cells.length === 0) continue;
-        const r = await q(s, d.readVersions(st.name, kb, cells));
-        for (const row of r.rows) rowVersion.set(texts[Number(row.i)]!, storedVersion(row));
-      }
-    }
-    const hashes = withTombstones ? keys.map((k) => tombstoneHash(k.keyText)) : [];
-    const byHash = new Map(keys.map((k) => [tombstoneHash(k.keyText), k.keyText]));
-    for (const part of chunks([ALL_KEYS, ...hashes], rowsPerStatement)) {
-      const r = await q(s, d.readTombstones(meta, st.tbl, part));
-      for (const row of r.rows) {
-        const h = String(row.key_hash);
-        if (h === ALL_KEYS) horizon = storedVersion(row);
-        else {
-          const text = byHash.get(h);
-          if (text !== undefined) tombstone.set(text, storedVersion(row));
+        const hashes = first ? [ALL_KEYS] : [];
+        first = false;
+        if (withTombstones) {
+          for (const k of part) {
+            const h = tombstoneHash(k.keyText);
+            byHash.set(h, k.keyText);
+            hashes.push(h);
+          }
+        }
+        const r = cells.length > 0 ? await q(s, d.readLocalState(st.name, kb, cells, meta, st.tbl, hashes)) : await q(s, d.readTombstones(meta, st.tbl, hashes));
+        for (const row of r.rows) {
+          if (cells.length > 0 && Number(row.src) === 0) rowVersion.set(texts[Number(row.i)]!, storedVersion(row));
+          else onTombstone(row);
         }
       }
+      return { rowVersion, tombstone, horizon: horizon as RowVersion | null };
     }
+    const hashes = [ALL_KEYS];
+    if (withTombstones) {
+      for (const k of keys) {
+        const h = tombstoneHash(k.keyText);
+        byHash.set(h, k.keyText);
+        hashes.push(h);
+      }
+    }
+    for (const part of chunks(hashes, rowsPerStatement)) for (const row of (await q(s, d.readTombstones(meta, st.tbl, part))).rows) onTombstone(row);
     return { rowVersion, tombstone, horizon: horizon as RowVersion | null };
   }
 
@@ -558,7 +578,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       if (moved.has(u.op.keyText)) continue;
       const schema = u.op.change.event.schema;
       const unchanged = schema.columns.filter((c) => isUnchanged(u.row[c.name])).map((c) => c.name);
-      const gk = `${schemaFingerprint(schema)}\u0000${unchanged.join('\u0000')}`;
+      const gk = `${fingerprint(schema)}\u0000${unchanged.join('\u0000')}`;
       let g = groups.get(gk);
       if (!g) groups.set(gk, (g = { schema, unchanged, rows: [] }));
       g.rows.push(u);
@@ -744,11 +764,24 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
   }
 
   /**
-   * Applies the plans inside the open transaction. A plan the replica refuses (data error) is
-   * rolled back to its savepoint and re-applied change by change, each under its own savepoint,
-   * so only the poison changes are dead-lettered.
+   * The fast path: every plan's statements in the open transaction, no savepoints. A data error
+   * (poison change) propagates; the caller then redoes the work with {@link applyPlansCareful}.
    */
-  async function applyPlans(s: SqlSession, plans: TablePlan[], states: Map<TablePlan, TableState>, total: PlanOutcome): Promise<void> {
+  async function applyPlansFast(s: SqlSession, plans: TablePlan[], states: Map<TablePlan, TableState>): Promise<PlanOutcome> {
+    const out = emptyOutcome();
+    for (const plan of plans) {
+      const st = states.get(plan);
+      if (st) mergeOutcome(out, await applyPlan(s, st, plan));
+    }
+    return out;
+  }
+
+  /**
+   * The careful path, after the replica refused a statement: each plan under a savepoint; a plan
+   * refused again is re-applied change by change, each under its own savepoint, so only the
+   * poison changes are dead-lettered.
+   */
+  async function applyPlansCareful(s: SqlSession, plans: TablePlan[], states: Map<TablePlan, TableState>, total: PlanOutcome): Promise<void> {
     for (const plan of plans) {
       const st = states.get(plan);
       if (!st) continue;
@@ -819,6 +852,12 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
   }
 
   async function beginTx(s: SqlSession): Promise<void> {
+    if (d.kind === 'postgres') {
+      // One round trip (simple protocol: several statements, no parameters).
+      await q(s, ['BEGIN', ...(o.beginSql ?? [])].join('; '));
+      return;
+    }
+    // MySQL sessions run one statement per call.
     await q(s, 'BEGIN');
     for (const sql of o.beginSql ?? []) await q(s, sql);
   }
@@ -866,7 +905,18 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       try {
         const states = await prepare(s, plans, false, total);
         await beginTx(s);
-        await applyPlans(s, plans, states, total);
+        try {
+          mergeOutcome(total, await applyPlansFast(s, plans, states));
+        } catch (err) {
+          if (!isPoison(err)) throw err;
+          // Start over, carefully: only the poison changes stay out.
+          await q(s, 'ROLLBACK');
+          log.warn({ err: (err as Error).message, changes: batch.changes.length }, 'replica refused a batch; applying it change by change under savepoints');
+          total.written = total.skipped = total.upserts = total.deletes = 0;
+          total.conflicts = [];
+          await beginTx(s);
+          await applyPlansCareful(s, plans, states, total);
+        }
         await writeOffsets(s, batch.offsets);
         if (total.dead.length > 0) await hooks.deadLetter(total.dead);
         await q(s, 'COMMIT');
@@ -931,7 +981,16 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
               states = await prepare(s, plans, false, total);
               await beginTx(s);
             }
-            await applyPlans(s, plans, states, total);
+            // A savepoint per chunk: a refused statement undoes only this chunk, which is redone carefully.
+            await q(s, d.savepoint('cdc_chunk'));
+            try {
+              mergeOutcome(total, await applyPlansFast(s, plans, states));
+              await q(s, d.release('cdc_chunk'));
+            } catch (err) {
+              if (!isPoison(err)) throw err;
+              await q(s, d.rollbackTo('cdc_chunk'));
+              await applyPlansCareful(s, plans, states, total);
+            }
             for (const p of plans) written.add(tblKey(o.mapName(p.id)));
             allPlans.push(...plans);
           } catch (err) {

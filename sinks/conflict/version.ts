@@ -24,23 +24,23 @@ export function compareVersions(a: RowVersion, b: RowVersion): number {
   return 0;
 }
 
-const hex = (n: bigint, width: number): string => {
-  const s = n.toString(16);
-  return s.length >= width ? s : '0'.repeat(width - s.length) + s;
-};
+/** Lower-case hex of a non-negative safe integer, zero-padded to `width`. */
+const hex = (n: number, width: number): string => Math.max(0, Math.trunc(n)).toString(16).padStart(width, '0');
 
-/** 'X/Y' LSN text to a number; 0 for anything unparsable. */
-function lsnValue(lsn: string | undefined): bigint {
-  if (!lsn) return 0n;
-  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn);
-  if (!m) return 0n;
-  return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
+/** 'X/Y' LSN text as 16 hex digits (sorts as the LSN does); zeros for anything unparsable. Plain strings: this runs per change. */
+function lsnHex(lsn: string | undefined): string {
+  const slash = lsn ? lsn.indexOf('/') : -1;
+  if (!lsn || slash < 1 || slash > 8 || lsn.length - slash - 1 < 1 || lsn.length - slash - 1 > 8) return '0000000000000000';
+  const hi = lsn.slice(0, slash);
+  const lo = lsn.slice(slash + 1);
+  if (!/^[0-9A-Fa-f]+$/.test(hi) || !/^[0-9A-Fa-f]+$/.test(lo)) return '0000000000000000';
+  return hi.toLowerCase().padStart(8, '0') + lo.toLowerCase().padStart(8, '0');
 }
 
 /** `mysql-bin.000042` → 42. */
-function binlogIndex(file: string): bigint {
+function binlogIndex(file: string): number {
   const m = /(\d+)$/.exec(file);
-  return m ? BigInt(m[1]!) : 0n;
+  return m ? Number(m[1]) : 0;
 }
 
 /**
@@ -50,10 +50,8 @@ function binlogIndex(file: string): bigint {
  * `SourcePosition`; it lives here because only LWW needs an order across partitions.
  */
 export function logOrderKey(p: SourcePosition): string {
-  if (p.kind === 'pg') {
-    return `p${hex(lsnValue(p.commitLsn ?? p.lsn), 16)}${hex(BigInt(p.seq ?? 0), 8)}${hex(lsnValue(p.lsn), 16)}`;
-  }
-  return `m${hex(binlogIndex(p.file), 8)}${hex(BigInt(Math.max(0, p.pos)), 12)}${hex(BigInt(p.seq ?? 0), 8)}`;
+  if (p.kind === 'pg') return `p${lsnHex(p.commitLsn ?? p.lsn)}${hex(p.seq ?? 0, 8)}${lsnHex(p.lsn)}`;
+  return `m${hex(binlogIndex(p.file), 8)}${hex(p.pos, 12)}${hex(p.seq ?? 0, 8)}`;
 }
 
 /** The origin a change is attributed to: `source.origin`, else the source's name. */

@@ -89,6 +89,13 @@ export function mysqlDialect(): SqlDialect {
                FROM ${recordSet(key.length, true)} JOIN ${qualified(n)} AS t ON ${keyJoin(key, 't')}`,
       params: [cellsJson(keys)],
     }),
+    readLocalState: (n, key, keys, m, tbl, hashes) => ({
+      text: `SELECT 0 AS src, k.i - 1 AS i, NULL AS key_hash, CAST(t.${TS} AS CHAR) AS ts, t.${ORIGIN} AS origin, t.${ORDER} AS ord
+               FROM ${recordSet(key.length, true)} JOIN ${qualified(n)} AS t ON ${keyJoin(key, 't')}
+             UNION ALL
+             SELECT 1, NULL, tb.key_hash, CAST(tb.ts AS CHAR), tb.origin, tb.ord FROM ${listTable(64, 'j')} JOIN ${meta(m, 'tombstones')} AS tb ON tb.tbl = ? AND tb.key_hash = j.v`,
+      params: [cellsJson(keys), JSON.stringify(hashes), tbl],
+    }),
     readRowsJson(n, key, keys, columns) {
       const obj = columns.map((c) => `${sqlString(c)}, t.${q(c)}`).join(', ');
       return {

@@ -97,6 +97,16 @@ export function postgresDialect(): SqlDialect {
         params: columnsOf(keys, key.length),
       };
     },
+    readLocalState(n, key, keys, m, tbl, hashes) {
+      const w = key.length;
+      return {
+        text: `SELECT 0 AS src, (k.i - 1)::int AS i, NULL::text AS key_hash, t.${TS}::text AS ts, t.${ORIGIN} AS origin, t.${ORDER} AS ord
+                 FROM ${recordSet(w, 1, true)} JOIN ${qualified(n)} AS t ON ${keyJoin(key, 't')}
+               UNION ALL
+               SELECT 1, NULL, key_hash, ts::text, origin, ord FROM ${meta(m, 'tombstones')} WHERE tbl = $${w + 1} AND key_hash = ANY($${w + 2}::text[])`,
+        params: [...columnsOf(keys, w), tbl, hashes],
+      };
+    },
     readRowsJson(n, key, keys) {
       return {
         text: `SELECT (k.i - 1)::int AS i, row_to_json(t)::text AS row_json
