@@ -10,7 +10,7 @@
  *                seconds: commit-to-Kafka latency of every event, from the commit timestamp in
  *                the event to the moment Kafka acknowledged its batch.
  *
- *   npx tsx bench/postgres-source.ts [--scale 10] [--backlog 40000] [--seconds 30] [--rate 1250]
+ *   npx tsx bench/postgres-source.ts [--scale 10] [--backlog 40000] [--seconds 30] [--rate 1250] [--phases drain,saturate,latency]
  *
  * The connector runs in this process with the real publisher (idempotent producer, acks=all).
  * Results: bench/results/postgres-source.json and postgres-source.md.
@@ -39,6 +39,7 @@ const scale = Number(arg('scale', '10'));
 const backlogTx = Number(arg('backlog', '40000'));
 const seconds = Number(arg('seconds', '30'));
 const rate = Number(arg('rate', '1250'));
+const phases = new Set(arg('phases', 'drain,saturate,latency').split(','));
 const PGBENCH = process.env.PGBENCH ?? '/usr/lib/postgresql/15/bin/pgbench';
 const SRC = { host: '127.0.0.1', port: Number(process.env.CDC_PG_SOURCE_PORT ?? 55432) };
 const REP = { host: '127.0.0.1', port: Number(process.env.CDC_PG_REPLICA_PORT ?? 55433) };
@@ -114,7 +115,9 @@ async function startOurs(slot: string) {
   });
   const connector = createPostgresSource(source, cfg);
   await connector.validate();
-  const stats = { events: 0, latencies: [] as number[], record: false };
+  // latencies: commit -> Kafka ack; toConnector: commit -> the connector built the event (its
+  // ts_ms); inPipeline: event built -> Kafka ack.
+  const stats = { events: 0, latencies: [] as number[], toConnector: [] as number[], inPipeline: [] as number[], record: false };
   const ac = new AbortController();
   const done = connector.run({
     async publish(b: SourceBatch) {
@@ -123,7 +126,12 @@ async function startOurs(slot: string) {
       for (const r of b.records) {
         if (r.type !== 'change') continue;
         stats.events++;
-        if (stats.record) stats.latencies.push(now - r.event.source.ts_us! / 1000);
+        if (stats.record) {
+          const commit = r.event.source.ts_us! / 1000;
+          stats.latencies.push(now - commit);
+          stats.toConnector.push(r.event.ts_ms - commit);
+          stats.inPipeline.push(now - r.event.ts_ms);
+        }
       }
     },
     loadCheckpoint: async () => null,
@@ -146,9 +154,28 @@ interface Result {
   at: string;
   machine: { cores: number; cpu: string; loadStart: number[]; loadEnd?: number[] };
   scale: number;
-  drain?: { transactions: number; changes: number; backlogMb: number; generateTps: number; ours: { seconds: number; eventsPerS: number }; native: { seconds: number; changesPerS: number } };
+  drain?: {
+    transactions: number;
+    changes: number;
+    backlogMb: number;
+    generateTps: number;
+    /** cpuUsPerEvent: CPU time of this process (connector + publisher + kafkajs) per event, which machine load does not skew. */
+    ours: { seconds: number; eventsPerS: number; cpuUsPerEvent: number };
+    native: { seconds: number; changesPerS: number };
+  };
   saturate?: { seconds: number; sourceTps: number; changesPerS: number; lagMbAtEnd: number; catchUpS: number; events: number };
-  latency?: { targetChangesPerS: number; achievedChangesPerS: number; events: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number };
+  latency?: {
+    targetChangesPerS: number;
+    achievedChangesPerS: number;
+    events: number;
+    p50Ms: number;
+    p90Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    /** The same split in two: commit -> event built by the connector, event built -> Kafka ack. */
+    toConnector: { p50Ms: number; p99Ms: number };
+    inPipeline: { p50Ms: number; p99Ms: number };
+  };
 }
 
 async function main(): Promise<void> {
@@ -170,83 +197,96 @@ async function main(): Promise<void> {
     const ours = await startOurs(ourSlot); // creates our slot and publication
     await sleep(1000);
     await ours.stop();
-    await q(url(SRC, db), `create publication ${nativeSlot} for table ${TABLES.join(', ')}`);
-    await q(url(SRC, db), `select pg_create_logical_replication_slot($1, 'pgoutput')`, [nativeSlot]);
-    await q(
-      url(REP, replicaDb),
-      `create subscription ${nativeSlot} connection 'host=${SRC.host} port=${SRC.port} dbname=${db} user=postgres' publication ${nativeSlot}
-         with (create_slot = false, slot_name = '${nativeSlot}', copy_data = false, enabled = false)`,
-    );
-    const lsn0 = await currentLsn();
-    console.log(`writing a backlog of ${backlogTx} pgbench transactions ...`);
-    const genOut = await sh(PGBENCH, pgbenchArgs(['-n', '-c', '4', '-j', '2', '-t', String(Math.ceil(backlogTx / 4))]));
-    const lsn1 = await currentLsn();
-    const changes = Number((await q(url(SRC, db), 'select count(*)::int8 as n from pgbench_history'))[0]!.n) * 4;
+    if (phases.has('drain')) {
+      await q(url(SRC, db), `create publication ${nativeSlot} for table ${TABLES.join(', ')}`);
+      await q(url(SRC, db), `select pg_create_logical_replication_slot($1, 'pgoutput')`, [nativeSlot]);
+      await q(
+        url(REP, replicaDb),
+        `create subscription ${nativeSlot} connection 'host=${SRC.host} port=${SRC.port} dbname=${db} user=postgres' publication ${nativeSlot}
+           with (create_slot = false, slot_name = '${nativeSlot}', copy_data = false, enabled = false)`,
+      );
+      const lsn0 = await currentLsn();
+      console.log(`writing a backlog of ${backlogTx} pgbench transactions ...`);
+      const genOut = await sh(PGBENCH, pgbenchArgs(['-n', '-c', '4', '-j', '2', '-t', String(Math.ceil(backlogTx / 4))]));
+      const lsn1 = await currentLsn();
+      const changes = Number((await q(url(SRC, db), 'select count(*)::int8 as n from pgbench_history'))[0]!.n) * 4;
 
-    console.log('draining with our connector ...');
-    const drainOurs = await startOurs(ourSlot);
-    const oursS = await waitConfirmed(ourSlot, lsn1);
-    const oursEvents = drainOurs.stats.events;
-    await drainOurs.stop();
-    console.log(`  ${oursEvents} events in ${oursS.toFixed(1)} s`);
+      console.log('draining with our connector ...');
+      const cpu0 = process.cpuUsage();
+      const drainOurs = await startOurs(ourSlot);
+      const oursS = await waitConfirmed(ourSlot, lsn1);
+      const oursEvents = drainOurs.stats.events;
+      const cpu = process.cpuUsage(cpu0);
+      const cpuUsPerEvent = (cpu.user + cpu.system) / oursEvents;
+      await drainOurs.stop();
+      console.log(`  ${oursEvents} events in ${oursS.toFixed(1)} s`);
 
-    console.log('draining with native logical replication ...');
-    const t0 = performance.now();
-    await q(url(REP, replicaDb), `alter subscription ${nativeSlot} enable`);
-    await waitConfirmed(nativeSlot, lsn1);
-    const nativeS = (performance.now() - t0) / 1000;
-    console.log(`  ${changes} changes in ${nativeS.toFixed(1)} s`);
-    await q(url(REP, replicaDb), `alter subscription ${nativeSlot} disable`);
-    await q(url(REP, replicaDb), `alter subscription ${nativeSlot} set (slot_name = none)`);
-    await q(url(REP, replicaDb), `drop subscription ${nativeSlot}`);
-    await q(url(SRC, db), 'select pg_drop_replication_slot($1)', [nativeSlot]);
-    result.drain = {
-      transactions: changes / 4,
-      changes,
-      backlogMb: Number(lsn1 - lsn0) / 1048576,
-      generateTps: tpsOf(genOut),
-      ours: { seconds: oursS, eventsPerS: oursEvents / oursS },
-      native: { seconds: nativeS, changesPerS: changes / nativeS },
-    };
+      console.log('draining with native logical replication ...');
+      const t0 = performance.now();
+      await q(url(REP, replicaDb), `alter subscription ${nativeSlot} enable`);
+      await waitConfirmed(nativeSlot, lsn1);
+      const nativeS = (performance.now() - t0) / 1000;
+      console.log(`  ${changes} changes in ${nativeS.toFixed(1)} s`);
+      await q(url(REP, replicaDb), `alter subscription ${nativeSlot} disable`);
+      await q(url(REP, replicaDb), `alter subscription ${nativeSlot} set (slot_name = none)`);
+      await q(url(REP, replicaDb), `drop subscription ${nativeSlot}`);
+      await q(url(SRC, db), 'select pg_drop_replication_slot($1)', [nativeSlot]);
+      result.drain = {
+        transactions: changes / 4,
+        changes,
+        backlogMb: Number(lsn1 - lsn0) / 1048576,
+        generateTps: tpsOf(genOut),
+        ours: { seconds: oursS, eventsPerS: oursEvents / oursS, cpuUsPerEvent },
+        native: { seconds: nativeS, changesPerS: changes / nativeS },
+      };
+    }
 
     // ---- saturate: pgbench flat out while we stream ----
-    console.log(`pgbench flat out for ${seconds} s while streaming ...`);
-    const sat = await startOurs(ourSlot);
-    await sleep(1000);
-    const e0 = sat.stats.events;
-    const satOut = await sh(PGBENCH, pgbenchArgs(['-n', '-c', '4', '-j', '2', '-T', String(seconds)]));
-    const endLsn = await currentLsn();
-    const lagAtEnd = Number(endLsn - (await confirmed(ourSlot)));
-    const catchUp = await waitConfirmed(ourSlot, endLsn);
-    const satEvents = sat.stats.events - e0;
-    await sat.stop();
-    result.saturate = {
-      seconds,
-      sourceTps: tpsOf(satOut),
-      changesPerS: tpsOf(satOut) * 4,
-      lagMbAtEnd: lagAtEnd / 1048576,
-      catchUpS: catchUp,
-      events: satEvents,
-    };
+    if (phases.has('saturate')) {
+      console.log(`pgbench flat out for ${seconds} s while streaming ...`);
+      const sat = await startOurs(ourSlot);
+      await sleep(1000);
+      const e0 = sat.stats.events;
+      const satOut = await sh(PGBENCH, pgbenchArgs(['-n', '-c', '4', '-j', '2', '-T', String(seconds)]));
+      const endLsn = await currentLsn();
+      const lagAtEnd = Number(endLsn - (await confirmed(ourSlot)));
+      const catchUp = await waitConfirmed(ourSlot, endLsn);
+      const satEvents = sat.stats.events - e0;
+      await sat.stop();
+      result.saturate = {
+        seconds,
+        sourceTps: tpsOf(satOut),
+        changesPerS: tpsOf(satOut) * 4,
+        lagMbAtEnd: lagAtEnd / 1048576,
+        catchUpS: catchUp,
+        events: satEvents,
+      };
+    }
 
     // ---- latency at a steady rate ----
-    console.log(`steady ${rate * 4} changes/s for ${seconds} s, measuring commit-to-Kafka latency ...`);
-    const lat = await startOurs(ourSlot);
-    await sleep(1000);
-    lat.stats.record = true;
-    const latOut = await sh(PGBENCH, pgbenchArgs(['-n', '-c', '4', '-j', '2', '-R', String(rate), '-T', String(seconds)]));
-    await waitConfirmed(ourSlot, await currentLsn());
-    await lat.stop();
-    const ls = lat.stats.latencies.sort((a, b) => a - b);
-    result.latency = {
-      targetChangesPerS: rate * 4,
-      achievedChangesPerS: tpsOf(latOut) * 4,
-      events: ls.length,
-      p50Ms: percentile(ls, 50),
-      p90Ms: percentile(ls, 90),
-      p99Ms: percentile(ls, 99),
-      maxMs: ls.at(-1) ?? Number.NaN,
-    };
+    if (phases.has('latency')) {
+      console.log(`steady ${rate * 4} changes/s for ${seconds} s, measuring commit-to-Kafka latency ...`);
+      const lat = await startOurs(ourSlot);
+      await sleep(1000);
+      lat.stats.record = true;
+      const latOut = await sh(PGBENCH, pgbenchArgs(['-n', '-c', '4', '-j', '2', '-R', String(rate), '-T', String(seconds)]));
+      await waitConfirmed(ourSlot, await currentLsn());
+      await lat.stop();
+      const ls = lat.stats.latencies.sort((a, b) => a - b);
+      const tc = lat.stats.toConnector.sort((a, b) => a - b);
+      const ip = lat.stats.inPipeline.sort((a, b) => a - b);
+      result.latency = {
+        targetChangesPerS: rate * 4,
+        achievedChangesPerS: tpsOf(latOut) * 4,
+        events: ls.length,
+        p50Ms: percentile(ls, 50),
+        p90Ms: percentile(ls, 90),
+        p99Ms: percentile(ls, 99),
+        maxMs: ls.at(-1) ?? Number.NaN,
+        toConnector: { p50Ms: percentile(tc, 50), p99Ms: percentile(tc, 99) },
+        inPipeline: { p50Ms: percentile(ip, 50), p99Ms: percentile(ip, 99) },
+      };
+    }
   } finally {
     for (const s of [ourSlot, nativeSlot]) await q(url(SRC, 'postgres'), 'select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active', [s]).catch(() => undefined);
     await q(url(REP, 'postgres'), `drop database if exists ${replicaDb} with (force)`).catch(() => undefined);
@@ -280,6 +320,8 @@ ${r.at}, ${r.machine.cores} cores (${r.machine.cpu}), load average ${f(r.machine
 | cdc connector (WAL -> Kafka, acks=all, JSON) | ${f(d?.ours.seconds, 1)} | ${f(d?.ours.eventsPerS)} |
 | PostgreSQL logical replication (subscription on the replica cluster) | ${f(d?.native.seconds, 1)} | ${f(d?.native.changesPerS)} |
 
+Our process used ${f(d?.ours.cpuUsPerEvent, 1)} µs of CPU per event (connector, JSON codec, publisher, kafkajs), that is ${f(1e6 / (d?.ours.cpuUsPerEvent ?? Number.NaN))} events per CPU-second: the rate on a core of its own, whatever else the machine was doing.
+
 The backlog was written at ${f(d?.generateTps)} tps (${f((d?.generateTps ?? 0) * 4)} changes/s) by pgbench (4 clients) with no consumer attached.
 
 ## Keeping up with pgbench flat out (${s?.seconds} s)
@@ -293,6 +335,8 @@ Target ${f(l?.targetChangesPerS)} changes/s (pgbench -R ${f((l?.targetChangesPer
 | p50 | p90 | p99 | max |
 |---|---|---|---|
 | ${f(l?.p50Ms, 1)} ms | ${f(l?.p90Ms, 1)} ms | ${f(l?.p99Ms, 1)} ms | ${f(l?.maxMs, 1)} ms |
+
+Split: commit -> event built by the connector (walsender decoding and sending, our decoding) p50 ${f(l?.toConnector.p50Ms, 1)} ms, p99 ${f(l?.toConnector.p99Ms, 1)} ms; event built -> Kafka ack (batching, JSON encoding, the publish round trip) p50 ${f(l?.inPipeline.p50Ms, 1)} ms, p99 ${f(l?.inPipeline.p99Ms, 1)} ms.
 `;
   await writeFile(join(dir, 'postgres-source.md'), md);
   console.log(md);
