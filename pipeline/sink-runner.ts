@@ -26,6 +26,8 @@ export interface RunSinkOptions {
   sessionTimeoutMs?: number;
   /** Build the sink (tests inject one). */
   createSink?: (cfg: SinkConfig) => Sink;
+  /** Kafka fetch size per partition (tests use small values to get many small batches). */
+  maxBytesPerPartition?: number;
 }
 
 /**
@@ -75,6 +77,7 @@ export async function runSink(o: RunSinkOptions): Promise<void> {
       signal,
       retry: o.retry,
       sessionTimeoutMs,
+      ...(o.maxBytesPerPartition !== undefined ? { maxBytesPerPartition: o.maxBytesPerPartition } : {}),
     };
     if (o.sink.mode === 'key') {
       await retry(() => runKeyConsumer(consumerOpts), retryOpts);

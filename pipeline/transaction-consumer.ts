@@ -30,7 +30,7 @@ export async function runTransactionConsumer(o: SinkConsumerOptions): Promise<vo
       groupId,
       sessionTimeout: o.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: Math.max(500, Math.floor((o.sessionTimeoutMs ?? 30_000) / 10)),
-      maxBytesPerPartition: 2 * 1024 * 1024,
+      maxBytesPerPartition: o.maxBytesPerPartition ?? 2 * 1024 * 1024,
       maxWaitTimeInMs: 200,
       allowAutoTopicCreation: false,
       readUncommitted: false,
@@ -86,7 +86,7 @@ export async function runTransactionConsumer(o: SinkConsumerOptions): Promise<vo
       if (!checked.has(k)) {
         checked.add(k);
         const target = expected ?? (await admin.fetchTopicOffsets(topic)).find((x) => x.partition === partition)?.low ?? '0';
-        if (BigInt(batch.firstOffset()!) > BigInt(target)) {
+        if (BigInt(batch.firstOffset()!) !== BigInt(target) && BigInt(batch.lastOffset()) + 1n !== BigInt(target)) {
           consumer.seek({ topic, partition, offset: target });
           return;
         }

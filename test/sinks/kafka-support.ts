@@ -32,11 +32,11 @@ export async function testPublisher(kafka: Kafka, cfg: PipelineConfig, source = 
 }
 
 /** Runs sink `name` of the config in this process until `stop()`. */
-export function startSink(cfg: PipelineConfig, name: string, kafka: Kafka = testKafka(), sessionTimeoutMs = 10_000) {
+export function startSink(cfg: PipelineConfig, name: string, kafka: Kafka = testKafka(), sessionTimeoutMs = 10_000, extra: { maxBytesPerPartition?: number } = {}) {
   const ac = new AbortController();
   const sink = cfg.sinks.find((s) => s.name === name)!;
   const log = createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ sink: name });
-  const done = runSink({ cfg, sink, kafka, codec: jsonCodec(), log, signal: ac.signal, retry: TEST_RETRY, sessionTimeoutMs });
+  const done = runSink({ cfg, sink, kafka, codec: jsonCodec(), log, signal: ac.signal, retry: TEST_RETRY, sessionTimeoutMs, ...extra });
   done.catch(() => undefined);
   return {
     done,
