@@ -249,7 +249,7 @@ async function main(): Promise<void> {
       const e0 = sat.stats.events;
       const satOut = await sh(PGBENCH, pgbenchArgs(['-n', '-c', '4', '-j', '2', '-T', String(seconds)]));
       const endLsn = await currentLsn();
-      const lagAtEnd = Number(endLsn - (await confirmed(ourSlot)));
+      const lagAtEnd = Math.max(0, Number(endLsn - (await confirmed(ourSlot))));
       const catchUp = await waitConfirmed(ourSlot, endLsn);
       const satEvents = sat.stats.events - e0;
       await sat.stop();
