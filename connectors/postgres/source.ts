@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { PipelineConfig, SourceConfig } from '../../config/schema.js';
 import { CdcError } from '../../schemas/errors.js';
+import { logger } from '../../util/log.js';
 import { gauge } from '../../util/metrics.js';
 import type { SourceBatch, SourceConnector, SourceContext, SourceRecord } from '../source.js';
 import { TypeCache, endClient, openSql, sql } from './catalog.js';
@@ -31,7 +32,7 @@ export function createPostgresSource(source: SourceConfig, cfg: PipelineConfig, 
   return {
     name: source.name,
     kind: 'postgres',
-    validate: () => validateServer(o),
+    validate: () => validateServer(o, logger().child({ source: source.name, component: 'pg-source' })),
     async run(ctx) {
       if (closed) throw new CdcError(`source ${source.name} is closed`, { retriable: false });
       await runStream(ctx, o, hooks, closers);

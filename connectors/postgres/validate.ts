@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { ConfigError } from '../../schemas/errors.js';
+import type { Logger } from 'pino';
+import { ConfigError, isRetriable } from '../../schemas/errors.js';
 import { retry } from '../../util/retry.js';
 import { openSql, splitQualified, sql } from './catalog.js';
 import type { ResolvedOptions } from './options.js';
@@ -75,9 +76,19 @@ export async function serverProblems(client: pg.Client, o: ResolvedOptions): Pro
   return problems;
 }
 
-export async function validateServer(o: ResolvedOptions): Promise<void> {
-  // An unreachable server is retried (it may be starting); a misconfigured one is reported at once.
-  const client = await retry(() => openSql(o.url, `cdc-${o.sourceName}-validate`), { maxAttempts: 6 });
+export async function validateServer(o: ResolvedOptions, log?: Logger): Promise<void> {
+  // A misconfigured server is reported at once. An unreachable one is retried for about half a
+  // minute; if it still does not answer, `run` takes over and keeps retrying with backoff (a
+  // pipeline started before its database must not exit), and PostgreSQL's own errors name any
+  // setting that is wrong once it answers.
+  let client: pg.Client;
+  try {
+    client = await retry(() => openSql(o.url, `cdc-${o.sourceName}-validate`), { maxAttempts: 7 });
+  } catch (err) {
+    if (!isRetriable(err)) throw err;
+    log?.warn({ err: (err as Error).message }, 'source server unreachable: not validated; streaming will retry until it answers');
+    return;
+  }
   try {
     const problems = await serverProblems(client, o);
     if (problems.length > 0) throw new ConfigError(problems);
