@@ -132,10 +132,22 @@ export interface RelationFacts {
   exists: boolean;
   notNull: Set<string>;
   primaryKey: string[];
+  /**
+   * Column defaults as PostgreSQL prints them (`0`, `'x'::text`, `now()`). A sink needs them:
+   * `ADD COLUMN ... DEFAULT 0` fills existing rows without writing a single row change.
+   */
+  defaults: Map<string, string>;
 }
 
 export async function relationFacts(client: pg.Client, relid: number): Promise<RelationFacts> {
-  const cols = await sql(client, `select attname, attnotnull::text as attnotnull from pg_attribute where attrelid = $1::oid and attnum > 0 and not attisdropped`, [relid], 'reading table columns');
+  const cols = await sql(
+    client,
+    `select a.attname, a.attnotnull::text as attnotnull, pg_get_expr(d.adbin, d.adrelid) as def
+       from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+      where a.attrelid = $1::oid and a.attnum > 0 and not a.attisdropped and a.attgenerated = ''`,
+    [relid],
+    'reading table columns',
+  );
   const pk = await sql(
     client,
     `select a.attname from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
@@ -148,6 +160,7 @@ export async function relationFacts(client: pg.Client, relid: number): Promise<R
     exists: cols.length > 0,
     notNull: new Set(cols.filter((r) => r.attnotnull === 'true').map((r) => r.attname ?? '')),
     primaryKey: pk.map((r) => r.attname ?? ''),
+    defaults: new Map(cols.filter((r) => r.def !== null && r.def !== undefined).map((r) => [r.attname ?? '', r.def!])),
   };
 }
 

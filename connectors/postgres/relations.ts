@@ -86,6 +86,7 @@ export async function describeRelation(msg: Extract<PgoutputMessage, { tag: 'rel
       type: codecs[i]!.type,
       nullable: !facts.notNull.has(col.name),
       sourceType: sourceTypes[i] ?? 'unknown',
+      defaultExpr: facts.defaults.get(col.name) ?? null,
     })),
     primaryKey,
     dialect: 'postgres',

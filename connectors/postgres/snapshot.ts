@@ -121,7 +121,13 @@ export async function describePgTable(client: pg.Client, types: TypeCache, db: s
   return {
     schema: {
       id: { db, schema: schemaName, table: id.table },
-      columns: cols.map((c, i) => ({ name: c.name, type: codecs[i]!.type, nullable: !facts.notNull.has(c.name), sourceType: sourceTypes[i] ?? 'unknown' })),
+      columns: cols.map((c, i) => ({
+        name: c.name,
+        type: codecs[i]!.type,
+        nullable: !facts.notNull.has(c.name),
+        sourceType: sourceTypes[i] ?? 'unknown',
+        defaultExpr: facts.defaults.get(c.name) ?? null,
+      })),
       primaryKey,
       dialect: 'postgres',
     },
