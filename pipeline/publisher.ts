@@ -6,7 +6,7 @@ import { jsonCodec } from '../schemas/codec/json.js';
 import type { EventCodec, EncodedRecord } from '../schemas/codec/types.js';
 import { encodePosition } from '../schemas/position.js';
 import { CdcError, TableError } from '../schemas/errors.js';
-import { tableName } from '../schemas/table-schema.js';
+import { type TableSchema, tableName } from '../schemas/table-schema.js';
 import { logger } from '../util/log.js';
 import { counter, gauge, histogram } from '../util/metrics.js';
 import { type SourceTopics, type TopicSpec, ensureTopics } from './topics.js';
@@ -194,6 +194,14 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
     };
   }
 
+  // Events of one table share one schema object until it changes: name its topic once.
+  const names = new WeakMap<TableSchema, { topic: string; table: string }>();
+  function namesOf(schema: TableSchema): { topic: string; table: string } {
+    let n = names.get(schema);
+    if (n === undefined) names.set(schema, (n = { topic: o.topics.table(schema.id), table: tableName(schema.id) }));
+    return n;
+  }
+
   async function build(batch: SourceBatch): Promise<{ events: Outgoing[]; checkpoint: Outgoing[] }> {
     // Map keeps first-seen topic order; records of one topic keep their relative order.
     const byTopic = new Map<string, Message[]>();
@@ -205,7 +213,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
     const newTopics: Record<string, TopicSpec> = {};
     for (const rec of batch.records) {
       if (rec.type === 'change') {
-        const topic = o.topics.table(rec.event.schema.id);
+        const { topic } = namesOf(rec.event.schema);
         if (!known.has(topic)) newTopics[topic] = o.topicSpec;
       }
     }
@@ -215,8 +223,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
       switch (rec.type) {
         case 'change': {
           const e = renumbered(rec.event);
-          const topic = o.topics.table(e.schema.id);
-          const table = tableName(e.schema.id);
+          const { topic, table } = namesOf(e.schema);
           let enc: EncodedRecord | undefined;
           if (!stopped.has(table)) {
             try {
