@@ -38,8 +38,51 @@ export interface PublisherOptions {
    * other tables keep flowing. @defaultValue `<prefix>.parked`
    */
   parkedTopic?: string;
+  /** Bytes per produce request (tests). @defaultValue 900 KiB */
+  requestBytes?: number;
   /** `throw` instead of parking (replaying parked events must not park them again). @defaultValue park */
   tableErrors?: 'park' | 'throw';
+}
+
+/** Bytes (keys, values, headers) per produce request: below Kafka's 1 MB default max.message.bytes. */
+const DEFAULT_REQUEST_BYTES = 900 * 1024;
+
+function messageBytes(m: Message): number {
+  let n = 70; // record overhead: lengths, offsets, timestamps
+  if (m.key) n += typeof m.key === 'string' ? Buffer.byteLength(m.key) : m.key.length;
+  if (m.value) n += typeof m.value === 'string' ? Buffer.byteLength(m.value) : m.value.length;
+  for (const [k, v] of Object.entries(m.headers ?? {})) {
+    n += Buffer.byteLength(k) + 8;
+    if (typeof v === 'string') n += Buffer.byteLength(v);
+    else if (Buffer.isBuffer(v)) n += v.length;
+    else if (Array.isArray(v)) for (const x of v) n += typeof x === 'string' ? Buffer.byteLength(x) : x.length;
+  }
+  return n;
+}
+
+/** Splits topic messages into consecutive groups of at most `limit` bytes, keeping their order. */
+export function chunked(out: { topic: string; messages: Message[] }[], limit: number): { topic: string; messages: Message[] }[][] {
+  const chunks: { topic: string; messages: Message[] }[][] = [];
+  let cur: { topic: string; messages: Message[] }[] = [];
+  let bytes = 0;
+  for (const { topic, messages } of out) {
+    let part: Message[] = [];
+    for (const m of messages) {
+      const b = messageBytes(m);
+      if (bytes + b > limit && bytes > 0) {
+        if (part.length > 0) cur.push({ topic, messages: part });
+        chunks.push(cur);
+        cur = [];
+        part = [];
+        bytes = 0;
+      }
+      part.push(m);
+      bytes += b;
+    }
+    if (part.length > 0) cur.push({ topic, messages: part });
+  }
+  if (cur.length > 0) chunks.push(cur);
+  return chunks;
 }
 
 export interface Publisher {
@@ -273,8 +316,12 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
   }
 
   async function send(target: Producer | Transaction, out: Outgoing[]): Promise<void> {
-    if (out.length === 0) return;
-    await target.sendBatch({ topicMessages: out, acks: -1, ...(o.compression ? { compression: o.compression } : {}) });
+    // One request per chunk, in order: each partition's record batch stays under the broker's
+    // default max.message.bytes even on topics created elsewhere (a record larger than that goes
+    // alone, and only the topic's own limit decides).
+    for (const chunk of chunked(out, o.requestBytes ?? DEFAULT_REQUEST_BYTES)) {
+      await target.sendBatch({ topicMessages: chunk, acks: -1, ...(o.compression ? { compression: o.compression } : {}) });
+    }
   }
 
   function observe(batch: SourceBatch): void {
