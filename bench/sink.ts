@@ -2,38 +2,41 @@
  * Sink apply throughput, draining a backlog, side by side with PostgreSQL's own logical
  * replication draining the same backlog in the same run.
  *
- *   npx tsx bench/sink.ts [--changes 100000] [--tx-size 10] [--runs key:1,key:2,transaction:1]
+ *   npx tsx bench/sink.ts [--workload pgbench|uniform] [--changes 100000] [--runs key:1,transaction:1]
  *
- * 1. A bench database on the PostgreSQL source with a pgbench-like table. A native publication
- *    and a subscription (in its own database on the replica cluster) are created, the
- *    subscription disabled: its slot keeps the backlog. The real PostgreSQL source connector
- *    captures the same changes into Kafka.
- * 2. The workload: inserts, then random updates, then random deletes, in transactions of
- *    `--tx-size` row changes.
- * 3. Native: ENABLE the subscription, time until a marker row written after the workload arrives
- *    (apply is in commit order, so everything before it is applied).
- * 4. Ours: for each run (`mode:workers`), a sink into its own replica database drains the Kafka
- *    backlog with that many `cdc run --only <sink>` worker processes (key mode splits the
- *    partitions between them; transaction mode has one active worker); timed until every
- *    partition's stored offset reaches the end of the topic.
- * Every replica is then compared with the source (row count and checksum).
+ * Workloads:
+ * - pgbench: `pgbench -i -s 1` tables, then standard TPC-B-like transactions (`pgbench -n`): per
+ *   transaction one account, one teller and the one branch updated, one history row inserted
+ *   (4 row changes). Few hot rows, as in most OLTP: what per-key dedup is for.
+ * - uniform: a pgbench-like accounts table; inserts, then updates and deletes of uniformly random
+ *   rows, in transactions of `--tx-size` changes. Almost nothing to dedup: the worst case.
  *
- * Results: bench/results/sink-<time>.json and bench/results/sink.md (latest run). The machine is
- * shared: the load average at start is recorded; re-run when it is quiet.
+ * Steps: the same initial rows on the source and every replica database (pgbench); a native
+ * publication and a subscription (its own database on the replica cluster), disabled so its slot
+ * keeps the backlog; the real PostgreSQL source connector capturing the same changes into Kafka;
+ * the workload; then, timed:
+ * - native: ALTER SUBSCRIPTION ENABLE until a marker row written after the workload arrives (apply
+ *   is in commit order);
+ * - ours: for each run (`mode:workers`), `cdc run --only <sink>` worker processes drain the Kafka
+ *   backlog into their own database, until every partition's stored offset is at the topic end.
+ * Every replica is compared with the source (per table: row count and a checksum of the source's
+ * columns).
+ *
+ * Results: bench/results/sink-<workload>-<time>.json and bench/results/sink.md (latest run per
+ * workload). The machine is shared: load averages are recorded; re-run when it is quiet.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { cpus, loadavg } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { type PipelineConfig, pipelineConfig } from '../config/schema.js';
 import { createSource } from '../connectors/index.js';
+import { repoRoot } from '../infra/servers.js';
+import { createKafka } from '../pipeline/kafka.js';
 import { runSource } from '../pipeline/source-runner.js';
 import { sourceTopics } from '../pipeline/topics.js';
 import { jsonCodec } from '../schemas/codec/json.js';
-import { createKafka } from '../pipeline/kafka.js';
-import { repoRoot } from '../infra/servers.js';
 import { createLogger } from '../util/log.js';
 
 const args = process.argv.slice(2);
@@ -41,15 +44,18 @@ const arg = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
 };
+const WORKLOAD = arg('workload', 'pgbench') as 'pgbench' | 'uniform';
 const CHANGES = Number(arg('changes', '100000'));
 const TX = Number(arg('tx-size', '10'));
-const RUNS = arg('runs', 'key:1,key:2,transaction:1')
+const RUNS = arg('runs', 'key:1,transaction:1')
   .split(',')
   .map((r) => {
     const [mode, workers] = r.split(':');
     return { mode: mode as 'key' | 'transaction', workers: Number(workers ?? 1) };
   });
 const runName = (r: { mode: string; workers: number }) => `bench-${r.mode}-${r.workers}`;
+/** `--profile <dir>`: CPU profiles of the sink worker processes. */
+const PROFILE = arg('profile', '');
 const SRC = process.env.CDC_PG_SOURCE_URL ?? 'postgres://postgres@127.0.0.1:55432/postgres';
 const REP = process.env.CDC_PG_REPLICA_URL ?? 'postgres://postgres@127.0.0.1:55433/postgres';
 const KAFKA = process.env.CDC_KAFKA_BROKERS ?? '127.0.0.1:19092';
@@ -59,6 +65,7 @@ const tag = Math.random().toString(16).slice(2, 8);
 const srcDb = `bench_src_${tag}`;
 const urlOf = (base: string, db: string) => base.replace(/\/[^/]*$/, `/${db}`);
 const sec = (ms: number) => Math.round(ms) / 1000;
+const hostPort = (url: string) => ({ host: new URL(url).hostname, port: new URL(url).port });
 
 async function q(url: string, sql: string, params: unknown[] = []) {
   const c = new pg.Client({ connectionString: url });
@@ -70,19 +77,46 @@ async function q(url: string, sql: string, params: unknown[] = []) {
   }
 }
 
-const TABLE = `create table accounts (aid int primary key, bid int not null, abalance int not null, filler char(84))`;
+function sh(cmd: string, argv: string[], input?: string): void {
+  const r = spawnSync(cmd, argv, { input, encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')}: ${r.stderr || r.error?.message}`);
+}
 
-async function workload(url: string): Promise<number> {
-  const inserts = Math.round(CHANGES * 0.25);
-  const updates = Math.round(CHANGES * 0.65);
-  const deletes = CHANGES - inserts - updates;
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(`create table bench_count (n bigint)`);
-    await c.query(`insert into bench_count values (0)`);
+function pgbenchArgs(url: string, db: string): string[] {
+  const { host, port } = hostPort(url);
+  return ['-h', host, '-p', port, '-U', 'postgres', db];
+}
+
+/** A workload: its tables (with the columns to compare), set-up and the changes themselves. */
+interface Workload {
+  tables: Record<string, string[]>;
+  /** Tables and initial rows on the source. */
+  initSource(src: string): Promise<void>;
+  /** Empty tables on a replica database (native subscriber); with `data`, also the source's initial rows. */
+  initReplica(db: string, data: boolean): Promise<void>;
+  /** Runs the workload on the source; returns the number of row changes. */
+  run(src: string): Promise<number>;
+}
+
+const uniform: Workload = {
+  tables: { accounts: ['aid', 'bid', 'abalance', 'filler'] },
+  async initSource(src) {
+    await q(src, `create table accounts (aid int primary key, bid int not null, abalance int not null, filler char(84))`);
+  },
+  async initReplica(db, data) {
+    void data;
+    await q(urlOf(REP, db), `create table accounts (aid int primary key, bid int not null, abalance int not null, filler char(84))`);
+  },
+  async run(src) {
+    const inserts = Math.round(CHANGES * 0.25);
+    const updates = Math.round(CHANGES * 0.65);
+    const deletes = CHANGES - inserts - updates;
+    await q(src, `create table bench_count (n bigint)`);
+    await q(src, `insert into bench_count values (0)`);
     // Procedures may COMMIT: one source transaction per `tx` row changes.
-    await c.query(`create procedure bench_work(ins int, upd int, del int, tx int) language plpgsql as $$
+    await q(
+      src,
+      `create procedure bench_work(ins int, upd int, del int, tx int) language plpgsql as $$
       declare cnt bigint := 0; k int; i int;
       begin
         for i in 1..ins loop
@@ -103,17 +137,52 @@ async function workload(url: string): Promise<number> {
         end loop;
         update bench_count set n = n + cnt;
         commit;
-      end $$`);
-    await c.query(`call bench_work($1, $2, $3, $4)`, [inserts, updates, deletes, TX]);
-    return Number((await c.query(`select n from bench_count`)).rows[0].n);
-  } finally {
-    await c.end();
-  }
-}
+      end $$`,
+    );
+    await q(src, `call bench_work($1, $2, $3, $4)`, [inserts, updates, deletes, TX]);
+    return Number((await q(src, `select n from bench_count`))[0]!.n);
+  },
+};
 
-async function checksum(url: string, schema = 'public'): Promise<string> {
-  const [r] = await q(url, `select count(*) as n, coalesce(sum(aid::bigint * 7 + bid * 3 + abalance), 0) as s from "${schema}".accounts`);
-  return `${r!.n}:${r!.s}`;
+const PGBENCH_TABLES = {
+  pgbench_accounts: ['aid', 'bid', 'abalance', 'filler'],
+  pgbench_tellers: ['tid', 'bid', 'tbalance', 'filler'],
+  pgbench_branches: ['bid', 'bbalance', 'filler'],
+  pgbench_history: ['tid', 'bid', 'aid', 'delta', 'mtime', 'filler'],
+};
+
+const pgbench: Workload = {
+  tables: PGBENCH_TABLES,
+  async initSource(src) {
+    sh('pgbench', ['-i', '-q', '-s', '1', ...pgbenchArgs(SRC, srcDb)]);
+    void src;
+  },
+  async initReplica(db, data) {
+    // Tables and primary keys, no rows (d: drop, t: tables, p: primary keys).
+    sh('pgbench', ['-i', '-q', '-I', 'dtp', '-s', '1', ...pgbenchArgs(REP, db)]);
+    if (!data) return;
+    for (const t of Object.keys(PGBENCH_TABLES)) {
+      const out = spawnSync('psql', [...pgbenchArgs(SRC, srcDb), '-c', `\\copy ${t} to stdout`], { encoding: 'utf8', maxBuffer: 1 << 30 });
+      if (out.status !== 0) throw new Error(out.stderr);
+      sh('psql', [...pgbenchArgs(REP, db), '-c', `\\copy ${t} from stdin`], out.stdout);
+    }
+  },
+  async run(src) {
+    void src;
+    const txs = Math.round(CHANGES / 4);
+    sh('pgbench', ['-n', '-c', '2', '-j', '2', '-t', String(Math.ceil(txs / 2)), ...pgbenchArgs(SRC, srcDb)]);
+    return 4 * 2 * Math.ceil(txs / 2);
+  },
+};
+
+/** Per table: row count and a checksum of the compared columns (`hashtext` of the row text). */
+async function checksum(url: string, w: Workload): Promise<string> {
+  const parts: string[] = [];
+  for (const [t, cols] of Object.entries(w.tables)) {
+    const [r] = await q(url, `select count(*) as n, coalesce(sum(hashtext(row(${cols.join(', ')})::text)::bigint), 0) as s from public.${t}`);
+    parts.push(`${t}=${r!.n}:${r!.s}`);
+  }
+  return parts.join(' ');
 }
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<void> {
@@ -162,30 +231,46 @@ async function main(): Promise<void> {
 }
 
 async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
+  const w = WORKLOAD === 'pgbench' ? pgbench : uniform;
   const load0 = loadavg()[0]!;
   const results: Record<string, unknown> = {
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg1mAtStart: load0 },
-    workload: { requestedChanges: CHANGES, txSize: TX, mix: '25% inserts, 65% random updates, 10% random deletes (pgbench-like accounts table)' },
+    workload:
+      WORKLOAD === 'pgbench'
+        ? { name: 'pgbench', description: 'pgbench -i -s 1, then TPC-B-like transactions (pgbench -n -c 2): 1 account, 1 teller, 1 branch updated, 1 history row inserted per transaction' }
+        : { name: 'uniform', description: `accounts table: 25% inserts, 65% updates and 10% deletes of uniformly random rows, transactions of ${TX} changes` },
   };
+  const tables = Object.keys(w.tables);
   await q(SRC, `create database ${srcDb}`);
   const src = urlOf(SRC, srcDb);
-  await q(src, TABLE);
+  await w.initSource(src);
   await q(src, `create table bench_marker (id int primary key)`);
-  await q(src, `create publication bench_native for table accounts, bench_marker`);
+  await q(src, `create publication bench_native for table ${[...tables, 'bench_marker'].join(', ')}`);
   for (const db of Object.values(dbs)) await q(REP, `create database ${db}`);
   const native = urlOf(REP, dbs.native!);
-  await q(native, TABLE);
+  await w.initReplica(dbs.native!, false);
   await q(native, `create table bench_marker (id int primary key)`);
-  const srcConn = `host=127.0.0.1 port=${new URL(SRC).port} dbname=${srcDb} user=postgres`;
-  await q(native, `create subscription bench_sub_${tag} connection '${srcConn}' publication bench_native with (copy_data = false)`);
+  for (const r of RUNS) await w.initReplica(dbs[runName(r)]!, true);
+  const { port } = hostPort(SRC);
+  await q(native, `create subscription bench_sub_${tag} connection 'host=127.0.0.1 port=${port} dbname=${srcDb} user=postgres' publication bench_native with (copy_data = true)`);
+  // The initial rows: the subscription copies them; then it waits, disabled, for the backlog.
+  await waitUntil(async () => (await q(native, `select count(*)::int as n from pg_subscription_rel where srsubstate <> 'r'`))[0]!.n === 0, 600_000, 200);
   await q(native, `alter subscription bench_sub_${tag} disable`);
 
-  // Our source connector captures the same workload into Kafka.
+  // Our source connector captures the same workload into Kafka (streaming only: the replicas hold the initial rows).
   const cfg: PipelineConfig = pipelineConfig.parse({
     name: prefix,
     kafka: { brokers: [KAFKA], topicPrefix: prefix, partitions: 3 },
-    sources: [{ name: 'src', url: src, tables: { include: ['public.accounts'] }, postgres: { slot: `bench_cdc_${tag}`, publication: `bench_cdc_${tag}`, heartbeatIntervalMs: 0 } }],
+    snapshot: { mode: 'never' },
+    sources: [
+      {
+        name: 'src',
+        url: src,
+        tables: { include: tables.map((t) => `public.${t}`) },
+        postgres: { slot: `bench_cdc_${tag}`, publication: `bench_cdc_${tag}`, heartbeatIntervalMs: 0, keylessTables: 'replica-identity-full' },
+      },
+    ],
     sinks: RUNS.map((r) => ({ name: runName(r), url: urlOf(REP, dbs[runName(r)]!), mode: r.mode })),
     log: { level: 'warn' },
   });
@@ -197,43 +282,42 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
   await waitUntil(async () => (await q(src, `select count(*)::int as n from pg_replication_slots where slot_name = $1 and active`, [`bench_cdc_${tag}`]))[0]!.n === 1, 60_000, 200);
 
   const t0 = Date.now();
-  const changes = await workload(src);
+  const changes = await w.run(src);
   await q(src, `insert into bench_marker values (1)`);
   results.workload = { ...(results.workload as object), rowChanges: changes, generateSeconds: sec(Date.now() - t0) };
-  const expected = await checksum(src);
-  console.log(`workload: ${changes} row changes in ${sec(Date.now() - t0)} s; source ${expected}`);
+  const expected = await checksum(src, w);
+  console.log(`workload ${WORKLOAD}: ${changes} row changes in ${sec(Date.now() - t0)} s`);
 
   // Wait until the connector has published everything (topic ends stop moving).
-  const topic = sourceTopics(prefix, 'src').table({ db: srcDb, schema: 'public', table: 'accounts' });
+  const topics = tables.map((t) => sourceTopics(prefix, 'src').table({ db: srcDb, schema: 'public', table: t }));
   const admin = kafka.admin();
   await admin.connect();
-  const topicEnd = async () => (await admin.fetchTopicOffsets(topic)).map((o) => ({ partition: o.partition, high: o.high }));
+  const allEnds = async () => (await Promise.all(topics.map(async (topic) => (await admin.fetchTopicOffsets(topic).catch(() => [])).map((o) => ({ topic, partition: o.partition, high: o.high }))))).flat();
   let last = '';
-  const tPub = Date.now();
   await waitUntil(
     async () => {
-      const now = JSON.stringify(await topicEnd().catch(() => []));
+      const now = JSON.stringify(await allEnds());
       const stable = now === last && now !== '[]';
       last = now;
       return stable;
     },
-    600_000,
+    900_000,
     3000,
   );
   srcAc.abort();
   await sourceDone.catch(() => undefined);
-  const ends = await topicEnd();
+  const ends = await allEnds();
   const records = ends.reduce((n, e) => n + Number(e.high), 0);
-  console.log(`kafka backlog: ${records} records (changes + delete tombstones) in ${topic}, published in ~${sec(Date.now() - tPub)} s`);
-  results.kafka = { topic, records, partitions: ends.length };
+  console.log(`kafka backlog: ${records} records in ${topics.length} topics`);
+  results.kafka = { topics: topics.length, partitions: ends.length, records };
 
   // 1. Native logical replication drains its backlog.
   const tn = Date.now();
   await q(native, `alter subscription bench_sub_${tag} enable`);
   await waitUntil(async () => (await q(native, `select count(*)::int as n from bench_marker`))[0]!.n === 1, 900_000, 20);
   const nativeMs = Date.now() - tn;
-  const nativeSum = await checksum(native);
-  console.log(`native subscription: ${sec(nativeMs)} s, ${Math.round(changes / (nativeMs / 1000))} rows/s, ${nativeSum === expected ? 'equal' : `DIFFERENT ${nativeSum}`}`);
+  const nativeSum = await checksum(native, w);
+  console.log(`native subscription: ${sec(nativeMs)} s, ${Math.round(changes / (nativeMs / 1000))} rows/s, ${nativeSum === expected ? 'equal' : `DIFFERENT ${nativeSum} vs ${expected}`}`);
   const runs: Record<string, unknown>[] = [{ name: 'postgresql-native-subscription', seconds: sec(nativeMs), rowsPerSecond: Math.round(changes / (nativeMs / 1000)), equal: nativeSum === expected }];
   await q(native, `alter subscription bench_sub_${tag} disable`);
 
@@ -241,51 +325,58 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
   const dir0 = mkdtempSync(join(tmpdir(), 'cdc-bench-'));
   const cfgFile = join(dir0, 'pipeline.json');
   writeFileSync(cfgFile, JSON.stringify({ ...cfg, log: { level: 'warn' } }));
-  for (const r of RUNS) {
-    const sinkCfg = cfg.sinks.find((s) => s.name === runName(r))!;
-    const url = sinkCfg.url;
-    const logFd = openSync(join(dir0, `${sinkCfg.name}.log`), 'a');
-    const ts = Date.now();
-    const workers = Array.from({ length: r.workers }, () =>
-      spawn(process.execPath, [join(repoRoot, 'bin', 'cdc.js'), 'run', '-c', cfgFile, '--only', sinkCfg.name], { stdio: ['ignore', 'ignore', logFd], env: process.env }),
-    );
-    let firstRow = 0;
-    try {
-      await waitUntil(
-        async () => {
-          try {
-            if (!firstRow) {
-              const [row] = await q(url, `select exists (select 1 from public.accounts) as e`);
-              if (row!.e) firstRow = Date.now();
-            }
-            const rows = await q(url, `select "partition" as p, next_offset::text as o from cdc_meta.offsets where topic = $1`, [topic]);
-            const stored = new Map(rows.map((x) => [Number(x.p), String(x.o)]));
-            return ends.every((e) => stored.get(e.partition) === e.high);
-          } catch {
-            return false;
-          }
-        },
-        900_000,
-        50,
+  try {
+    for (const r of RUNS) {
+      const sinkCfg = cfg.sinks.find((s) => s.name === runName(r))!;
+      const url = sinkCfg.url;
+      const logFile = join(dir0, `${sinkCfg.name}.log`);
+      const logFd = openSync(logFile, 'a');
+      const ts = Date.now();
+      const workers = Array.from({ length: r.workers }, () =>
+        spawn(process.execPath, [...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE, sinkCfg.name)}`] : []), join(repoRoot, 'bin', 'cdc.js'), 'run', '-c', cfgFile, '--only', sinkCfg.name], {
+          stdio: ['ignore', 'ignore', logFd],
+          env: process.env,
+        }),
       );
-    } finally {
-      for (const w of workers) w.kill('SIGTERM');
+      let firstRow = 0;
+      try {
+        await waitUntil(
+          async () => {
+            try {
+              const rows = await q(url, `select topic, "partition" as p, next_offset::text as o from cdc_meta.offsets`);
+              if (!firstRow && rows.length > 0) firstRow = Date.now();
+              const stored = new Map(rows.map((x) => [`${String(x.topic)}/${Number(x.p)}`, String(x.o)]));
+              return ends.every((e) => e.high === '0' || stored.get(`${e.topic}/${e.partition}`) === e.high);
+            } catch {
+              return false;
+            }
+          },
+          900_000,
+          50,
+        );
+      } catch (err) {
+        throw new Error(`${runName(r)}: ${(err as Error).message}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n') : ''}`);
+      } finally {
+        for (const p of workers) p.kill('SIGTERM');
+      }
+      const doneAt = Date.now();
+      const sum = await checksum(url, w);
+      const total = doneAt - ts;
+      const apply = doneAt - (firstRow || ts);
+      console.log(`sink ${r.mode} mode, ${r.workers} worker(s): ${sec(apply)} s from the first commit (${sec(total)} s with start-up), ${Math.round(changes / (apply / 1000))} rows/s, ${sum === expected ? 'equal' : `DIFFERENT ${sum}`}`);
+      runs.push({
+        name: `cdc-sink-${r.mode}-mode-${r.workers}-worker${r.workers > 1 ? 's' : ''}`,
+        seconds: sec(apply),
+        secondsWithStartup: sec(total),
+        rowsPerSecond: Math.round(changes / (apply / 1000)),
+        rowsPerSecondWithStartup: Math.round(changes / (total / 1000)),
+        equal: sum === expected,
+        settings: { workers: r.workers, batchSize: sinkCfg.batchSize, concurrency: sinkCfg.concurrency, conflict: sinkCfg.conflict.strategy },
+      });
+      await new Promise((res) => setTimeout(res, 1000));
     }
-    const doneAt = Date.now();
-    const sum = await checksum(url, 'public');
-    const total = doneAt - ts;
-    const apply = doneAt - (firstRow || ts);
-    console.log(`sink ${r.mode} mode, ${r.workers} worker(s): ${sec(apply)} s from first row (${sec(total)} s with start-up), ${Math.round(changes / (apply / 1000))} rows/s, ${sum === expected ? 'equal' : `DIFFERENT ${sum}`}`);
-    runs.push({
-      name: `cdc-sink-${r.mode}-mode-${r.workers}-worker${r.workers > 1 ? 's' : ''}`,
-      seconds: sec(apply),
-      secondsWithStartup: sec(total),
-      rowsPerSecond: Math.round(changes / (apply / 1000)),
-      rowsPerSecondWithStartup: Math.round(changes / (total / 1000)),
-      equal: sum === expected,
-      settings: { workers: r.workers, batchSize: sinkCfg.batchSize, concurrency: sinkCfg.concurrency, conflict: sinkCfg.conflict.strategy },
-    });
-    await new Promise((res) => setTimeout(res, 1000));
+  } finally {
+    rmSync(dir0, { recursive: true, force: true });
   }
   results.runs = runs;
   results.machine = { ...(results.machine as object), loadavg1mAtEnd: loadavg()[0] };
@@ -294,22 +385,33 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  writeFileSync(join(dir, `sink-${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`);
-  const md = [
-    `# Sink apply throughput vs PostgreSQL logical replication (${results.at as string})`,
+  writeFileSync(join(dir, `sink-${WORKLOAD}-${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  const section = [
+    `## Workload \`${WORKLOAD}\` (${results.at as string})`,
     '',
-    `Backlog: ${changes} row changes (${(results.workload as { mix: string }).mix}), source transactions of ${TX} changes; ${records} Kafka records in ${ends.length} partitions.`,
-    `Machine: ${cpus().length} cores (${cpus()[0]?.model}), load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end: shared with other work, so numbers are noisy; re-run when quiet.`,
+    `${(results.workload as { description: string }).description}. Backlog: ${changes} row changes, ${records} Kafka records in ${topics.length} topics (3 partitions each).`,
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model}); load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end (shared with other work: noisy, re-run when quiet).`,
     '',
     '| drain | seconds | rows/s | replica equal to source |',
     '|---|---|---|---|',
-    ...runs.map((r) => `| ${r.name as string} | ${r.seconds as number}${r.secondsWithStartup ? ` (${r.secondsWithStartup as number} with start-up)` : ''} | ${r.rowsPerSecond as number} | ${r.equal ? 'yes' : 'NO'} |`),
-    '',
-    'Native: from ALTER SUBSCRIPTION ENABLE to the marker row (written after the workload) on the subscriber. Sink: `cdc run --only <sink>` worker processes, from the first replicated row to every partition offset stored at the end of the topic (start-up = process start, Kafka group join, table creation). Conflict strategy lww (the default), batchSize 1000, concurrency 3.',
+    ...runs.map((x) => `| ${x.name as string} | ${x.seconds as number}${x.secondsWithStartup ? ` (${x.secondsWithStartup as number} with start-up)` : ''} | ${x.rowsPerSecond as number} | ${x.equal ? 'yes' : 'NO'} |`),
     '',
   ].join('\n');
-  writeFileSync(join(dir, 'sink.md'), md);
-  console.log(md);
+  const mdFile = join(dir, 'sink.md');
+  const header = [
+    '# Sink apply throughput vs PostgreSQL logical replication',
+    '',
+    'Generated by `npx tsx bench/sink.ts --workload <w>`: one backlog drained by a native subscription and by this sink, same run, same machine.',
+    'Native: from ALTER SUBSCRIPTION ENABLE to the marker row (written after the workload) on the subscriber. Sink: `cdc run --only <sink>` worker processes,',
+    'from the first replica commit to every partition offset stored at the end of its topic (start-up = process start, Kafka group join). Conflict strategy lww, batchSize 1000, concurrency 3.',
+    '',
+  ].join('\n');
+  const old = existsSync(mdFile) ? readFileSync(mdFile, 'utf8') : '';
+  const sections = new Map<string, string>();
+  for (const m of old.matchAll(/^## Workload `(\w+)`[\s\S]*?(?=^## Workload `|(?![\s\S]))/gm)) sections.set(m[1]!, m[0].trimEnd());
+  sections.set(WORKLOAD, section.trimEnd());
+  writeFileSync(mdFile, `${header}\n${[...sections.values()].join('\n\n')}\n`);
+  console.log(section);
 }
 
 main().then(

@@ -138,7 +138,10 @@ export interface SqlDialect {
   recordSchema(meta: string, tbl: string, schemaJson: string): SqlQuery;
   /** Rows (schema_json). */
   readTable(meta: string, tbl: string): SqlQuery;
-  /** Shared (parallel batches) or exclusive (truncates, key changes) lock for this transaction. */
+  /**
+   * Shared (parallel batches) or exclusive (truncates, key changes) lock on one replica table for
+   * this transaction (PostgreSQL: an advisory lock; MySQL: a row lock on the table's `tables` row).
+   */
   lockTable(meta: string, tbl: string, exclusive: boolean): SqlQuery;
   /** Rows (key_hash, ts, origin, ord). */
   readTombstones(meta: string, tbl: string, hashes: string[]): SqlQuery;

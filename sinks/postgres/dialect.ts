@@ -192,9 +192,11 @@ export function postgresDialect(): SqlDialect {
       params: [tbl, schemaJson],
     }),
     readTable: (m, tbl) => ({ text: `SELECT schema_json FROM ${meta(m, 'tables')} WHERE tbl = $1`, params: [tbl] }),
+    // An advisory transaction lock: a row lock (FOR SHARE) writes the tuple and WAL, and shared by
+    // several transactions it creates a MultiXact, on every batch.
     lockTable: (m, tbl, exclusive) => ({
-      text: `SELECT 1 AS locked FROM ${meta(m, 'tables')} WHERE tbl = $1 ${exclusive ? 'FOR UPDATE' : 'FOR SHARE'}`,
-      params: [tbl],
+      text: `SELECT ${exclusive ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared'}($1::bigint) AS locked`,
+      params: [lockKey(`cdc-table:${m}:${tbl}`).toString()],
     }),
     readTombstones: (m, tbl, hashes) => ({
       text: `SELECT key_hash, ts::text AS ts, origin, ord FROM ${meta(m, 'tombstones')} WHERE tbl = $1 AND key_hash = ANY($2::text[])`,
