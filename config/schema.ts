@@ -159,7 +159,7 @@ export const sinkConfig = z.strictObject({
   sources: z.array(z.string()).optional(),
   /** key: parallel, per-key order; transaction: whole source transactions in commit order. @defaultValue key */
   mode: z.enum(['key', 'transaction']).default('key'),
-  /** Kafka consumer group. @defaultValue `cdc-sink-<sink name>` */
+  /** Kafka consumer group. @defaultValue `cdc-sink-<pipeline name>-<sink name>` */
   group: z.string().optional(),
   /** Schema (PostgreSQL) or database (MySQL) on the replica that receives the tables. @defaultValue the source's */
   targetSchema: z.string().optional(),
@@ -180,6 +180,12 @@ export const sinkConfig = z.strictObject({
    * inside one open replica transaction, so memory stays bounded. @defaultValue 20000
    */
   maxBufferedEvents: z.number().int().positive().default(20_000),
+  /**
+   * Key mode: how long a key change whose new row lacks columns the source did not send (unchanged
+   * TOASTed values) waits for the old row, whose earlier changes are in another partition, before
+   * writing the new row without them (NULL; logged). @defaultValue 30000
+   */
+  keyChangeWaitMs: z.number().int().min(0).default(30_000),
   /** SQL run once on every new replica connection (Debezium's `database.initial.statements`); a `mesh` marks its apply sessions with it. */
   initSql: z.array(z.string()).default([]),
   /** SQL run at the start of every replica transaction. */

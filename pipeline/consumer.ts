@@ -2,7 +2,7 @@ import type { Admin, Batch, Consumer, IHeaders, Kafka, KafkaMessage } from 'kafk
 import type { SinkConfig } from '../config/schema.js';
 import type { EventCodec } from '../schemas/codec/types.js';
 import { isRetriable, PoisonRecordError } from '../schemas/errors.js';
-import { OffsetFenceError } from '../sinks/errors.js';
+import { OffsetFenceError, OldRowPendingError } from '../sinks/errors.js';
 import { type ApplyHooks, type DeadLetter, partitionKey, type Sink, type SinkChange } from '../sinks/index.js';
 import type { Logger } from '../util/log.js';
 import { counter, gauge } from '../util/metrics.js';
@@ -21,6 +21,8 @@ export interface SinkConsumerOptions {
   codec: EventCodec;
   sink: Sink;
   cfg: SinkConfig;
+  /** Kafka consumer group: the sink's `group`, else `cdc-sink-<pipeline>-<sink>` ({@link sinkGroupId}). */
+  groupId: string;
   /** Topics of each source the sink applies. */
   sources: SourceTopics[];
   dlq: DeadLetterWriter;
@@ -33,6 +35,14 @@ export interface SinkConsumerOptions {
   /** Most bytes fetched per partition and request (tests use small values). @defaultValue 4 MiB (key mode), 2 MiB (transaction mode) */
   maxBytesPerPartition?: number;
 }
+
+/** A sink's consumer group: its own `group`, else one per pipeline and sink (two pipelines with a sink of the same name must not share partitions). */
+export function sinkGroupId(pipeline: string, sink: Pick<SinkConfig, 'name' | 'group'>): string {
+  return sink.group ?? `cdc-sink-${pipeline}-${sink.name}`;
+}
+
+/** Pause before a batch whose key change waits for its old row is fetched again. */
+const OLD_ROW_RETRY_MS = 100;
 
 const consumed = counter('cdc_sink_records_total', 'Kafka records consumed by sinks', ['sink']);
 const lagGauge = gauge('cdc_sink_lag_records', 'Records between the applied offset and the end of the partition', ['sink', 'topic', 'partition']);
@@ -216,7 +226,7 @@ export async function withTopicRefresh(
  */
 export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
   const { kafka, sink, cfg, log, signal } = o;
-  const groupId = cfg.group ?? `cdc-sink-${cfg.name}`;
+  const groupId = o.groupId;
   const retryOpts: Partial<RetryOptions> = {
     ...o.retry,
     signal,
@@ -243,10 +253,15 @@ export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
     const failed = new Promise<never>((_, reject) => (fatal = reject));
     failed.catch(() => undefined);
     let lastKafkaCommit = 0;
+    /** Key changes waiting for their old row: since when, per partition and first offset. */
+    const waiting = new Map<string, number>();
+    /** Offsets applied since the last Kafka commit. */
+    const applied = new Map<string, { topic: string; partition: number; offset: string }>();
 
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       stored.clear();
       checked.clear();
+      applied.clear();
       log.info({ memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'sink partitions assigned');
     });
     consumer.on(consumer.events.CRASH, (e) => {
@@ -302,17 +317,38 @@ export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
           }
           const hooks = deadLetterHooks(o.dlq, () => decoded.messages);
           const from = expected;
+          const waitKey = `${k}@${part[0]!.offset}`;
+          const since = waiting.get(waitKey);
+          const waitForOldRows = since === undefined || Date.now() - since < cfg.keyChangeWaitMs;
+          if (!waitForOldRows) {
+            log.warn({ topic, partition, offset: part[0]!.offset, waitedMs: Date.now() - since! }, 'key change: the old row never reached the replica; writing the new row without the columns the source did not send');
+          }
           const res = await retry(async () => {
             if (!isRunning() || isStale()) throw new Abandon();
             await heartbeat();
-            return sink.apply({ changes: decoded.changes, offsets: [{ topic, partition, expected: from, next }] }, hooks);
+            return sink.apply({ changes: decoded.changes, offsets: [{ topic, partition, expected: from, next }], waitForOldRows }, hooks);
           }, retryOpts);
+          waiting.delete(waitKey);
           if (res.deadLettered > 0) log.warn({ topic, partition, count: res.deadLettered }, 'changes sent to the dead-letter topic');
         } catch (err) {
           if (err instanceof Abandon) return;
           if (isKafkaJsError(err)) {
             log.info({ topic, partition, err: (err as Error).message }, 'batch abandoned: the consumer group is rebalancing');
             throw err;
+          }
+          if (err instanceof OldRowPendingError) {
+            // The old row of a key change is in a partition not applied this far: fetch this
+            // part again a little later, letting the other partitions go on meanwhile.
+            const waitKey = `${k}@${part[0]!.offset}`;
+            if (!waiting.has(waitKey)) {
+              if (waiting.size > 10_000) waiting.clear();
+              waiting.set(waitKey, Date.now());
+              log.info({ topic, partition, offset: part[0]!.offset, err: err.message }, 'waiting for the old row of a key change');
+            }
+            consumer.pause([{ topic, partitions: [partition] }]);
+            consumer.seek({ topic, partition, offset: part[0]!.offset });
+            setTimeout(() => consumer.resume([{ topic, partitions: [partition] }]), OLD_ROW_RETRY_MS).unref();
+            return;
           }
           if (err instanceof OffsetFenceError) {
             // Another worker applied this partition: resume where the replica says.
@@ -333,10 +369,12 @@ export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
       }
       const high = batch.highWatermark;
       if (expected !== null) lagGauge.set({ sink: cfg.name, topic, partition: String(partition) }, Math.max(0, Number(BigInt(high) - BigInt(expected))));
-      // Kafka's committed offsets follow the replica's, for lag tools only.
-      if (Date.now() - lastKafkaCommit > 5000 && expected !== null) {
+      // Kafka's committed offsets follow the replica's (every partition this worker applied), for lag tools only.
+      if (expected !== null) applied.set(k, { topic, partition, offset: expected });
+      if (Date.now() - lastKafkaCommit > 5000 && applied.size > 0) {
         lastKafkaCommit = Date.now();
-        consumer.commitOffsets([{ topic, partition, offset: expected }]).catch(() => undefined);
+        consumer.commitOffsets([...applied.values()]).catch(() => undefined);
+        applied.clear();
       }
     };
 

@@ -5,7 +5,7 @@ import { ConfigError } from '../schemas/errors.js';
 import { createSink, type Sink } from '../sinks/index.js';
 import type { Logger } from '../util/log.js';
 import { retry, type RetryOptions, sleep } from '../util/retry.js';
-import { runKeyConsumer, type SinkConsumerOptions } from './consumer.js';
+import { runKeyConsumer, type SinkConsumerOptions, sinkGroupId } from './consumer.js';
 import { createDeadLetterWriter } from './dead-letter.js';
 import { topicPrefix } from './source-runner.js';
 import { pipelineTopics, sourceTopics } from './topics.js';
@@ -71,6 +71,7 @@ export async function runSink(o: RunSinkOptions): Promise<void> {
       codec: o.codec,
       sink,
       cfg: o.sink,
+      groupId: sinkGroupId(cfg.name, o.sink),
       sources: names.map((n) => sourceTopics(prefix, n)),
       dlq,
       log,
@@ -97,7 +98,7 @@ async function runTransactionMode(sink: Sink, o: SinkConsumerOptions, retryOpts:
   let standbyLogged = false;
   await retry(async () => {
     while (!signal.aborted) {
-      const lease = await sink.tryLease(`cdc-sink-tx:${o.cfg.name}`);
+      const lease = await sink.tryLease(`cdc-sink-tx:${o.groupId}`);
       if (!lease) {
         if (!standbyLogged) log.info('another worker applies this sink (transaction mode); standing by');
         standbyLogged = true;

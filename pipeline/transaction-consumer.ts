@@ -21,7 +21,7 @@ const txApplied = counter('cdc_sink_transactions_total', 'Source transactions ap
  */
 export async function runTransactionConsumer(o: SinkConsumerOptions): Promise<void> {
   const { kafka, sink, cfg, log, signal } = o;
-  const groupId = cfg.group ?? `cdc-sink-${cfg.name}`;
+  const groupId = o.groupId;
   const tableSource = tableTopicMatcher(o.sources);
   const txTopics = o.sources.map((s) => s.transaction);
 

@@ -53,6 +53,13 @@ describe('planBatch', () => {
     expect(r['["5"]']).toEqual({ kind: 'upsert', row: { id: 5, v: 'm', big: UNCHANGED }, crossKey: false, copyFrom: '["1"]' });
   });
 
+  it('a chain of key changes in one batch takes the missing columns from the first old key', () => {
+    const r = ops([ch('u', { id: 1 }, { id: 5, v: 'm', big: UNCHANGED }, 1), ch('u', { id: 5 }, { id: 9, v: 'n', big: UNCHANGED }, 2)]);
+    expect(r['["1"]']).toEqual({ kind: 'delete', row: null, crossKey: true, copyFrom: null });
+    expect(r['["5"]']).toEqual({ kind: 'delete', row: null, crossKey: true, copyFrom: null });
+    expect(r['["9"]']).toEqual({ kind: 'upsert', row: { id: 9, v: 'n', big: UNCHANGED }, crossKey: false, copyFrom: '["1"]' });
+  });
+
   it('fills a key change from the old key image of the same batch', () => {
     const r = ops([ch('c', null, { id: 1, v: 'a', big: 'B' }, 1), ch('u', { id: 1 }, { id: 5, v: 'm', big: UNCHANGED }, 2)]);
     expect(r['["5"]']).toEqual({ kind: 'upsert', row: { id: 5, v: 'm', big: 'B' }, crossKey: false, copyFrom: null });

@@ -210,13 +210,12 @@ function addKeyed(plan: TablePlan, change: SinkChange, o: PlanOptions): void {
     // Unchanged columns come from the old row: its in-batch image, else the replica's row.
     const prevImage = oldOp && oldOp.kind === 'upsert' && (!o.versioned || compareVersions(oldOp.version, version) < 0) ? oldOp.row : null;
     const row = mergeUnchanged(after, prevImage ?? (e.before && !hasUnchanged(e.before) ? e.before : null));
+    // Still missing columns: they are in the replica's row, under the old key, or, when the old
+    // key's image here came from an earlier key change of this batch, under that one's old key.
+    const copyFrom = !hasUnchanged(row) ? null : prevImage !== null && oldOp?.copyFrom ? oldOp.copyFrom : { key: oldKey, keyText: oldText };
     plan.crossPartition = true;
     put(plan, { kind: 'delete', key: oldKey, keyText: oldText, row: null, version, change, crossKey: true, copyFrom: null }, o);
-    put(
-      plan,
-      { kind: 'upsert', key, keyText: text, row, version, change, crossKey: false, copyFrom: hasUnchanged(row) ? { key: oldKey, keyText: oldText } : null },
-      o,
-    );
+    put(plan, { kind: 'upsert', key, keyText: text, row, version, change, crossKey: false, copyFrom }, o);
     return;
   }
   put(plan, { kind: 'upsert', key, keyText: text, row: after, version, change, crossKey: false, copyFrom: null }, o);

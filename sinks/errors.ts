@@ -27,6 +27,19 @@ export class DataError extends CdcError {
 }
 
 /**
+ * Key mode: a key change needs the replica's row under its old key, to keep the columns the source
+ * did not send (unchanged TOAST values), and that row is not there yet: its insert or last update
+ * is in another partition not applied this far. Nothing was written; the consumer tries the batch
+ * again a little later (see SinkBatch.waitForOldRows).
+ */
+export class OldRowPendingError extends CdcError {
+  constructor(readonly keys: string[]) {
+    super(`a key change waits for the old row of ${keys.length} key(s) (${keys.slice(0, 3).join(', ')}) from another partition`, { retriable: false, code: 'OLD_ROW_PENDING' });
+    this.name = 'OldRowPendingError';
+  }
+}
+
+/**
  * The replica's tables changed under the sink (a column or table another worker dropped or
  * created): refresh the cached table descriptions and retry.
  */

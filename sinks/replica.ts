@@ -20,7 +20,7 @@ import {
   type SqlQuery,
   VERSION_COLUMNS,
 } from './dialect.js';
-import { DataError, NameError, OffsetFenceError, StaleSchemaError } from './errors.js';
+import { DataError, NameError, OffsetFenceError, OldRowPendingError, StaleSchemaError } from './errors.js';
 import { isWidening } from './schema-change.js';
 import type { SqlPool, SqlSession } from './session.js';
 import type { ApplyHooks, ApplyResult, DeadLetter, Lease, OffsetAdvance, Sink, SinkBatch, SinkChange, SinkTransaction } from './sink.js';
@@ -45,6 +45,7 @@ export interface ReplicaSinkOptions {
   /** SQL run at the start of every replica transaction (PostgreSQL: `SET LOCAL synchronous_commit = off`). */
   beginSql?: string[];
 }
+
 
 const rowsWritten = counter('cdc_sink_rows_total', 'Row operations written to replicas', ['sink', 'op']);
 const skippedTotal = counter('cdc_sink_skipped_total', 'Changes superseded in a batch, duplicates, or refused by conflict resolution', ['sink']);
@@ -462,7 +463,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     return out;
   }
 
-  async function applyKeyed(s: SqlSession, st: TableState, plan: TablePlan, out: PlanOutcome): Promise<void> {
+  async function applyKeyed(s: SqlSession, st: TableState, plan: TablePlan, out: PlanOutcome, wait: boolean): Promise<void> {
     const versioned = o.resolver.versioned;
     const ops = [...plan.ops.values()];
     const lookup = new Map<string, Row>();
@@ -524,6 +525,19 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     }
 
     // Key changes whose new row still misses unchanged columns: move the old row to the new key.
+    // With no old row, no new row and no newer delete of the old key, the old row has not arrived
+    // (its changes are in another partition): wait for it rather than lose those columns.
+    if (wait) {
+      const pending: string[] = [];
+      for (const u of upserts) {
+        const from = u.op.copyFrom;
+        if (!from || local.rowVersion.has(from.keyText) || local.rowVersion.has(u.op.keyText)) continue;
+        const tomb = local.tombstone.get(from.keyText);
+        if (tomb !== undefined && compareVersions(tomb, u.op.version) >= 0) continue;
+        pending.push(`${plan.name} ${from.keyText}`);
+      }
+      if (pending.length > 0) throw new OldRowPendingError(pending);
+    }
     const moved = new Set<string>();
     for (const u of upserts) {
       const from = u.op.copyFrom;
@@ -728,7 +742,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
 
   let warnedKeyChange = false;
 
-  async function applyPlan(s: SqlSession, st: TableState, plan: TablePlan): Promise<PlanOutcome> {
+  async function applyPlan(s: SqlSession, st: TableState, plan: TablePlan, wait = false): Promise<PlanOutcome> {
     const out = emptyOutcome();
     if (!o.resolver.versioned && !warnedKeyChange && [...plan.ops.values()].some((op) => op.crossKey)) {
       warnedKeyChange = true;
@@ -753,7 +767,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       });
     }
     await q(s, d.lockTable(meta, st.tbl, plan.crossPartition));
-    if (plan.keyed) await applyKeyed(s, st, plan, out);
+    if (plan.keyed) await applyKeyed(s, st, plan, out, wait);
     else await applyKeyless(s, st, plan, out);
     if (o.logConflicts && out.conflicts.length > 0) {
       const keysByText = new Map<string, Row>([...plan.ops.values()].map((op) => [op.keyText, op.key]));
@@ -767,11 +781,11 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
    * The fast path: every plan's statements in the open transaction, no savepoints. A data error
    * (poison change) propagates; the caller then redoes the work with {@link applyPlansCareful}.
    */
-  async function applyPlansFast(s: SqlSession, plans: TablePlan[], states: Map<TablePlan, TableState>): Promise<PlanOutcome> {
+  async function applyPlansFast(s: SqlSession, plans: TablePlan[], states: Map<TablePlan, TableState>, wait = false): Promise<PlanOutcome> {
     const out = emptyOutcome();
     for (const plan of plans) {
       const st = states.get(plan);
-      if (st) mergeOutcome(out, await applyPlan(s, st, plan));
+      if (st) mergeOutcome(out, await applyPlan(s, st, plan, wait));
     }
     return out;
   }
@@ -781,13 +795,13 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
    * refused again is re-applied change by change, each under its own savepoint, so only the
    * poison changes are dead-lettered.
    */
-  async function applyPlansCareful(s: SqlSession, plans: TablePlan[], states: Map<TablePlan, TableState>, total: PlanOutcome): Promise<void> {
+  async function applyPlansCareful(s: SqlSession, plans: TablePlan[], states: Map<TablePlan, TableState>, total: PlanOutcome, wait = false): Promise<void> {
     for (const plan of plans) {
       const st = states.get(plan);
       if (!st) continue;
       await q(s, d.savepoint('cdc_plan'));
       try {
-        const out = await applyPlan(s, st, plan);
+        const out = await applyPlan(s, st, plan, wait);
         await q(s, d.release('cdc_plan'));
         mergeOutcome(total, out);
         continue;
@@ -801,7 +815,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
         if (!single) continue;
         await q(s, d.savepoint('cdc_one'));
         try {
-          const out = await applyPlan(s, st, single);
+          const out = await applyPlan(s, st, single, wait);
           await q(s, d.release('cdc_one'));
           mergeOutcome(total, out);
         } catch (err) {
@@ -866,6 +880,43 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     await s.query('ROLLBACK').catch(() => undefined);
   }
 
+  async function applyOnce(batch: SinkBatch, hooks: ApplyHooks): Promise<ApplyResult> {
+    const t0 = process.hrtime.bigint();
+    const plans = planBatch(batch.changes, { versioned: o.resolver.versioned });
+    const total = emptyOutcome();
+    const s = await o.pool.session();
+    let broken = false;
+    try {
+      const states = await prepare(s, plans, false, total);
+      await beginTx(s);
+      try {
+        mergeOutcome(total, await applyPlansFast(s, plans, states, batch.waitForOldRows === true));
+      } catch (err) {
+        if (!isPoison(err)) throw err;
+        // Start over, carefully: only the poison changes stay out.
+        await q(s, 'ROLLBACK');
+        log.warn({ err: (err as Error).message, changes: batch.changes.length }, 'replica refused a batch; applying it change by change under savepoints');
+        total.written = total.skipped = total.upserts = total.deletes = 0;
+        total.conflicts = [];
+        await beginTx(s);
+        await applyPlansCareful(s, plans, states, total, batch.waitForOldRows === true);
+      }
+      await writeOffsets(s, batch.offsets);
+      if (total.dead.length > 0) await hooks.deadLetter(total.dead);
+      await q(s, 'COMMIT');
+      await finishTables(s, plans);
+    } catch (err) {
+      broken = !(err instanceof OffsetFenceError || err instanceof OldRowPendingError);
+      await rollbackQuietly(s);
+      onError(err);
+      throw err;
+    } finally {
+      s.release(broken);
+    }
+    applySeconds.observe({ sink: o.name }, Number(process.hrtime.bigint() - t0) / 1e9);
+    return report(total);
+  }
+
   return {
     name: o.name,
     kind: o.kind,
@@ -897,40 +948,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     },
 
     async apply(batch: SinkBatch, hooks: ApplyHooks): Promise<ApplyResult> {
-      const t0 = process.hrtime.bigint();
-      const plans = planBatch(batch.changes, { versioned: o.resolver.versioned });
-      const total = emptyOutcome();
-      const s = await o.pool.session();
-      let broken = false;
-      try {
-        const states = await prepare(s, plans, false, total);
-        await beginTx(s);
-        try {
-          mergeOutcome(total, await applyPlansFast(s, plans, states));
-        } catch (err) {
-          if (!isPoison(err)) throw err;
-          // Start over, carefully: only the poison changes stay out.
-          await q(s, 'ROLLBACK');
-          log.warn({ err: (err as Error).message, changes: batch.changes.length }, 'replica refused a batch; applying it change by change under savepoints');
-          total.written = total.skipped = total.upserts = total.deletes = 0;
-          total.conflicts = [];
-          await beginTx(s);
-          await applyPlansCareful(s, plans, states, total);
-        }
-        await writeOffsets(s, batch.offsets);
-        if (total.dead.length > 0) await hooks.deadLetter(total.dead);
-        await q(s, 'COMMIT');
-        await finishTables(s, plans);
-      } catch (err) {
-        broken = !(err instanceof OffsetFenceError);
-        await rollbackQuietly(s);
-        onError(err);
-        throw err;
-      } finally {
-        s.release(broken);
-      }
-      applySeconds.observe({ sink: o.name }, Number(process.hrtime.bigint() - t0) / 1e9);
-      return report(total);
+      return applyOnce(batch, hooks);
     },
 
     async begin(hooks: ApplyHooks): Promise<SinkTransaction> {

@@ -63,6 +63,13 @@ export interface ApplyResult {
 export interface SinkBatch {
   changes: SinkChange[];
   offsets: OffsetAdvance[];
+  /**
+   * Key mode: throw OldRowPendingError, writing nothing, when a key change with unchanged columns
+   * finds neither its old row nor its new row nor a newer delete of the old key on the replica (the
+   * old row's changes are in a partition not applied yet). Without it the new row is written
+   * without those columns. @defaultValue false
+   */
+  waitForOldRows?: boolean;
 }
 
 /**

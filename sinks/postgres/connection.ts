@@ -16,7 +16,7 @@ export function postgresPool(url: string, o: { max: number; log: Logger; applica
   const pool = new pg.Pool({
     connectionString: url,
     max: o.max,
-    application_name: o.applicationName ?? 'cdc-sink',
+    application_name: o.applicationName ?? process.env.PGAPPNAME ?? 'cdc-sink',
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     keepAlive: true,

@@ -248,7 +248,7 @@ describe.each([['postgres', postgresKind], ['mysql', mariaKind]] as const)('Avro
           ? { name: 'src', url: where.url, postgres: { slot: where.db, publication: where.db, heartbeatIntervalMs: 0 } }
           : { name: 'src', url: where.url, tables: { include: [`${where.db}.*`] }, mysql: { serverId: 20_000 + Math.floor(Math.random() * 10_000) } },
       ],
-      // Own sink name and group: the default group `cdc-sink-<name>` is shared by every run.
+      // Own sink name and group: the default group `cdc-sink-<pipeline>-<sink>` would be shared by runs of one pipeline name.
       sinks: [{ name: uniq('replica'), group: uniq('avro-e2e'), url: replica.url, mode, dropColumns: 'drop', topicRefreshIntervalMs: 500 }],
       log: { level: 'error' },
     });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UNCHANGED } from '../../schemas/column-types.js';
 import type { TableSchema } from '../../schemas/table-schema.js';
-import { OffsetFenceError } from '../../sinks/errors.js';
+import { OffsetFenceError, OldRowPendingError } from '../../sinks/errors.js';
 import type { Sink, SinkChange } from '../../sinks/sink.js';
 import { uniq } from '../helpers.js';
 import { applyAll, collectingHooks, EventFactory, openSink, type Replica, replicaOf, sinkCfg } from './support.js';
@@ -234,6 +234,35 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
     // placeholder merged within one batch
     await applyAll(sink, [f.c({ id: '2', name: 'n', balance: '1.00', doc: 'small' }), f.u({ id: '2' }, { id: '2', name: 'm', balance: '1.00', doc: UNCHANGED })]);
     expect((await replica.rows(target(f.schema), 'toast', ['id']))[0]).toEqual({ id: '2', name: 'm', balance: '1.00', doc: 'small' });
+  });
+
+  it('key mode: a key change whose old row is still in another partition is refused until that row is there', async () => {
+    const sink = await open();
+    const f = new EventFactory(accounts(db, 'late_old'));
+    const big = 'z'.repeat(5000);
+    // One source transaction: insert, then key change with the TOASTed column unchanged. The
+    // insert is in the old key's partition, the key change in the new key's.
+    const insert = f.c({ id: '1', name: 'a', balance: '1.00', doc: big }, { txId: '7' });
+    const keyChange = f.u({ id: '1' }, { id: '2', name: 'b', balance: '2.00', doc: UNCHANGED }, { txId: '7' });
+    const hooks = collectingHooks();
+    await expect(sink.apply({ changes: [keyChange], offsets: [], waitForOldRows: true }, hooks)).rejects.toBeInstanceOf(OldRowPendingError);
+    expect(await replica.rows(target(f.schema), 'late_old', ['id'])).toEqual([]);
+    await applyAll(sink, [insert]);
+    await sink.apply({ changes: [keyChange], offsets: [], waitForOldRows: true }, hooks);
+    expect(await replica.rows(target(f.schema), 'late_old', ['id'])).toEqual([{ id: '2', name: 'b', balance: '2.00', doc: big }]);
+    // Replayed: the newer delete of the old key says the row already moved; nothing waits.
+    await sink.apply({ changes: [keyChange], offsets: [], waitForOldRows: true }, hooks);
+    // Two key changes of the row in one batch: the columns come from the row under the first old key.
+    await sink.apply({ changes: [f.u({ id: '2' }, { id: '3', name: 'b', balance: '2.00', doc: UNCHANGED }), f.u({ id: '3' }, { id: '4', name: 'b', balance: '2.00', doc: UNCHANGED })], offsets: [], waitForOldRows: true }, hooks);
+    expect(await replica.rows(target(f.schema), 'late_old', ['id'])).toEqual([{ id: '4', name: 'b', balance: '2.00', doc: big }]);
+
+    // An old row that never comes, once the consumer stops waiting: written without it.
+    await applyAll(sink, [f.u({ id: '5' }, { id: '6', name: 'c', balance: '3.00', doc: UNCHANGED })]);
+    expect(await replica.rows(target(f.schema), 'late_old', ['id'])).toEqual([
+      { id: '4', name: 'b', balance: '2.00', doc: big },
+      { id: '6', name: 'c', balance: '3.00', doc: null },
+    ]);
+    expect(hooks.dead).toEqual([]);
   });
 
   it('truncate removes older rows, refuses older rows arriving late, keeps newer ones', async () => {

@@ -57,25 +57,35 @@ describe.each(['postgres', 'mysql'] as const)('kill -9 of sink workers under loa
 
     const f = new EventFactory(schemaOf(db));
     // Strategy none: only the stored offsets prevent a replay (no key changes: see history()).
-    const events = history(f, 8000, { keyChanges: false });
+    const events = history(f, 20_000, { keyChanges: false });
     const pub = await testPublisher(kafka, cfg);
     // A backlog first, so the workers are busy applying when they are killed.
     await pub.publish({ records: events.slice(0, 3000).map((event) => ({ type: 'change', event })), checkpoint: null });
+    let seq = 0;
+    /** Worker processes by the application_name their replica sessions carry. */
+    const byApp = new Map<string, ChildProcess>();
     const start = () => {
-      const w = spawnWorker(file, 'r', logFile);
+      const app = `crashw_${prefix}_${seq++}`;
+      const w = spawnWorker(file, 'r', logFile, { PGAPPNAME: app });
       workers.add(w);
-      w.once('exit', () => workers.delete(w));
+      byApp.set(app, w);
+      w.once('exit', () => {
+        workers.delete(w);
+        byApp.delete(app);
+      });
     };
     start();
     start();
 
+    // Writes keep coming for as long as workers are killed (else late kills hit idle workers).
     let published = 3000;
+    let killing = true;
     const publishing = (async () => {
-      while (published < events.length) {
-        const n = 250;
+      while (published < events.length && (killing || published < 8000)) {
+        const n = 100;
         await pub.publish({ records: events.slice(published, published + n).map((event) => ({ type: 'change', event })), checkpoint: null });
         published += n;
-        await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, 150));
       }
     })();
 
@@ -87,21 +97,38 @@ describe.each(['postgres', 'mysql'] as const)('kill -9 of sink workers under loa
       const db = replica.url.split('/').pop()!;
       return text.split('\n').filter((l) => l.includes(`@${db} `) && l.includes('open transaction')).length;
     };
-    // Kill a random worker every 1-3 s, mid-apply; start a replacement each time.
+    /** PostgreSQL: a worker with a replica transaction open right now (pg_stat_activity). */
+    const inTransaction = async (): Promise<ChildProcess | undefined> => {
+      if (kind !== 'postgres') return undefined;
+      const rows = await replica.query(`select application_name as app from pg_stat_activity where application_name like 'crashw_%' and xact_start is not null and datname = current_database()`);
+      for (const r of rows) {
+        const w = byApp.get(String(r.app));
+        if (w) return w;
+      }
+      return undefined;
+    };
+    // Kill a worker every 1-3 s, mid-apply (PostgreSQL: three kills in four are aimed at a worker seen
+    // inside a replica transaction); start a replacement each time.
     let kills = 0;
     const until = Date.now() + 60_000;
     while ((kills < 8 || killsInsideTransactions() < 2) && kills < 20 && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 1000 + Math.random() * 2000));
+      let v: ChildProcess | undefined;
+      if (kills % 4 !== 0) {
+        const aimUntil = Date.now() + 4000;
+        while (!v && Date.now() < aimUntil) v = (await inTransaction()) ?? (await new Promise<undefined>((r) => setTimeout(r, 5)));
+      }
       const victims = [...workers];
-      const v = victims[Math.floor(Math.random() * victims.length)];
+      v ??= victims[Math.floor(Math.random() * victims.length)];
       if (!v) continue;
       v.kill('SIGKILL');
       kills++;
       start();
     }
+    killing = false;
     await publishing;
     await pub.close();
-    const expected = model(events);
+    const expected = model(events.slice(0, published));
     try {
       await waitFor('the replica to match the history', async () => JSON.stringify(await replica.rows(container, TABLE, ['id'])) === JSON.stringify(expected), 120_000, 500);
     } catch (err) {
