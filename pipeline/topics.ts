@@ -92,15 +92,24 @@ export async function ensureTopics(admin: Admin, topics: Record<string, TopicSpe
   for (const t of names) known?.add(t);
 }
 
-/** Waits until every partition of the topics has a leader, as seen by the cluster's metadata. */
+/**
+ * Waits until every partition of the topics has a leader, as seen by the cluster's metadata: three
+ * answers in a row, since each may come from another broker, which learns of new topics later.
+ */
 export async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
+  let good = 0;
   while (Date.now() < deadline) {
     try {
       const meta = await admin.fetchTopicMetadata({ topics });
-      if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      if (meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) {
+        if (++good >= 3) return;
+        continue;
+      }
+      good = 0;
     } catch (err) {
+      good = 0;
       lastError = err;
     }
     await new Promise((r) => setTimeout(r, 100));

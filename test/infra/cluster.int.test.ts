@@ -29,7 +29,10 @@ describe.skipIf(process.env['CDC_SKIP_CLUSTER_TEST'] === '1')('kafka-cluster', (
     const described = await admin.describeCluster();
     expect(described.brokers.map((b) => b.nodeId).sort()).toEqual([1, 2, 3]);
     await ensureTopics(admin, { [topic]: { partitions: 3, replicationFactor: 3 } });
-    const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    // Every node learns of the topic a little later: a node may still answer "unknown topic".
+    let meta: Awaited<ReturnType<typeof admin.fetchTopicMetadata>> | undefined;
+    for (let i = 0; i < 50 && !meta; i++) meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => new Promise<undefined>((r) => setTimeout(r, 200)));
+    if (!meta) throw new Error(`no metadata for ${topic}`);
     expect(meta.topics[0]?.partitions).toHaveLength(3);
     for (const p of meta.topics[0]?.partitions ?? []) expect(p.replicas).toHaveLength(3);
 

@@ -131,7 +131,13 @@ log: { level: warn }
     })();
     await sleep(300);
 
-    const exported = await createSlotWithSnapshot(src, slot);
+    // Slot creation waits for every transaction running on the server: say which, if it is slow.
+    const slow = setTimeout(() => {
+      exec(src, `select pid, datname, application_name, state, (now() - xact_start)::text as age, left(query, 100) as query from pg_stat_activity where xact_start is not null and pid <> pg_backend_pid() order by xact_start`)
+        .then((r) => console.error(`slot creation still waiting after 20 s; open transactions on the source server:\n${JSON.stringify(r.rows, null, 1)}`))
+        .catch(() => undefined);
+    }, 20_000);
+    const exported = await createSlotWithSnapshot(src, slot).finally(() => clearTimeout(slow));
     const redis = redisConnection(env.redis);
     const store = new RunStore(redis, pipeline);
     let runId = '';
