@@ -12,6 +12,7 @@ import { type SourceTopics, pipelineTopics, sourceTopics } from '../../pipeline/
 import { type ChangeEvent, HEADER, type SourcePosition, type TransactionEvent, decodePosition, jsonCodec } from '../../schemas/index.js';
 import { type Logger, createLogger } from '../../util/log.js';
 import { env, testKafka, uniq } from '../helpers.js';
+import { createTopicOn, deleteTopicsOn, waitForTopicsOn } from '../kafka-admin.js';
 
 export const kafka = testKafka();
 
@@ -184,44 +185,9 @@ export async function readAll(topics: string[], timeoutMs = 120_000): Promise<Ms
   return got;
 }
 
-export async function waitForTopics(topics: string[], timeoutMs = 60_000): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const have = new Set(await admin.listTopics());
-      if (topics.every((t) => have.has(t))) return;
-      if (Date.now() > deadline) throw new Error(`topics never appeared: ${topics.filter((t) => !have.has(t)).join(', ')}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** Creates a topic ahead of the connector (e.g. with a larger max.message.bytes for 1 MB rows). */
-export async function createTopic(topic: string, partitions: number, configs: Record<string, string> = {}): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }], waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** Deletes every topic that starts with `prefix.` (test clean-up). */
-export async function deleteTopics(prefix: string): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
-    if (mine.length > 0) await admin.deleteTopics({ topics: mine }).catch(() => undefined);
-  } finally {
-    await admin.disconnect();
-  }
-}
+export const waitForTopics = (topics: string[], timeoutMs = 60_000): Promise<void> => waitForTopicsOn(kafka, topics, timeoutMs);
+export const createTopic = (topic: string, partitions: number, configs: Record<string, string> = {}): Promise<void> => createTopicOn(kafka, topic, partitions, configs);
+export const deleteTopics = (prefix: string): Promise<void> => deleteTopicsOn(kafka, prefix);
 
 export function changeOf(m: Msg): ChangeEvent | null {
   if (m.value === null) return null;
