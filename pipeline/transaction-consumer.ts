@@ -146,7 +146,12 @@ export async function runTransactionConsumer(o: SinkConsumerOptions): Promise<vo
           const chunk: SinkChange[] = [];
           for (const m of mergers) {
             let step: Step | null;
-            while (chunk.length < cfg.batchSize && (step = m.next(cfg.batchSize - chunk.length)) !== null) {
+            // A chunk ends between transactions when it can: the replica transaction commits only
+            // there, so a chunk boundary inside every small transaction would never commit. Past
+            // batchSize, the current transaction is finished (up to another batchSize events; a
+            // larger one spans chunks on its own).
+            const room = () => (chunk.length < cfg.batchSize ? cfg.batchSize - chunk.length : m.midTransaction && chunk.length < 2 * cfg.batchSize ? 2 * cfg.batchSize - chunk.length : 0);
+            while (room() > 0 && (step = m.next(room())) !== null) {
               for (const c of step.changes) {
                 chunk.push(c);
                 handed.push({ topic: c.ref.topic, key: `${c.ref.partition}/${c.ref.offset}` });
@@ -178,13 +183,16 @@ export async function runTransactionConsumer(o: SinkConsumerOptions): Promise<vo
             for (const h of handed) originals.get(h.topic)?.delete(h.key);
             handed = [];
             if (res.deadLettered > 0) log.warn({ count: res.deadLettered }, 'changes sent to the dead-letter topic');
-            for (const k of [...paused]) {
-              const w = where.get(k);
-              const m = mergers[sourceOf(w?.topic ?? '')];
-              if (w && m && (m.txPartition === k ? m.queuedTransactions() : m.buffered(k)) < cfg.maxBufferedEvents / 2) {
-                consumer.resume([{ topic: w.topic, partitions: [w.partition] }]);
-                paused.delete(k);
-              }
+          }
+          // Drained partitions fetch again; when nothing could be applied, every paused one does:
+          // the record the oldest transaction waits for (its END, an event) is behind a pause, and
+          // a partition over its limit pauses again after one more fetch.
+          for (const k of [...paused]) {
+            const w = where.get(k);
+            const m = mergers[sourceOf(w?.topic ?? '')];
+            if (w && m && (!progressed || (m.txPartition === k ? m.queuedTransactions() : m.buffered(k)) < cfg.maxBufferedEvents / 2)) {
+              consumer.resume([{ topic: w.topic, partitions: [w.partition] }]);
+              paused.delete(k);
             }
           }
           if (progressed) {
@@ -197,6 +205,12 @@ export async function runTransactionConsumer(o: SinkConsumerOptions): Promise<vo
           if (waiting && Date.now() - idleSince > 3000) {
             log.info({ waiting }, 'transaction incomplete; looking for new table topics');
             refresh();
+            idleSince = Date.now();
+          } else if (Date.now() - idleSince > 10_000 && mergers.some((m) => m.waitingFor() !== null)) {
+            log.warn(
+              { waiting: mergers.map((m) => m.waitingFor()), heads: mergers.map((m) => m.heads()), paused: [...paused], midTransaction: mid },
+              'no transaction complete for 10 s',
+            );
             idleSince = Date.now();
           }
           await Promise.race([woken(), sleep(1000)]);

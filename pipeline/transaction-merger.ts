@@ -222,6 +222,16 @@ export class TransactionMerger {
     return tx ? { id: tx.id, nextOrder: tx.nextOrder, eventCount: tx.end?.event_count ?? null } : null;
   }
 
+  /** The head of every data buffer (transaction id, total_order) and its size, for stall logs. */
+  heads(): Record<string, { size: number; tx: string | null; order: number | null }> {
+    const out: Record<string, { size: number; tx: string | null; order: number | null }> = {};
+    for (const [p, buf] of this.buffers) {
+      const t = buf.peek()?.change?.event.transaction ?? null;
+      out[p] = { size: buf.length, tx: t ? String(t.id) : null, order: t ? t.total_order : null };
+    }
+    return out;
+  }
+
   /** True while a transaction has been partly handed out. */
   get midTransaction(): boolean {
     const tx = this.queue.peek();

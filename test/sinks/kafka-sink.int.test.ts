@@ -193,6 +193,38 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     }
   });
 
+  it('transaction mode: chunks that would end inside every transaction still commit, and paused partitions resume', async () => {
+    const meta = uniq('meta');
+    replica.track(meta);
+    // batchSize 3 with a 1-event transaction first and 2-event ones after: every chunk of exactly
+    // 3 would end inside a transaction. A tiny buffer pauses partitions all the time, and every
+    // record is its own Kafka batch (one publish each) fetched one at a time, so the transaction
+    // topic is often paused right after a BEGIN whose END it has not fetched.
+    const cfg = testPipeline([{ name: 'tc', url: replica.url, metaSchema: meta, mode: 'transaction', batchSize: 3, maxBufferedEvents: 2, topicRefreshIntervalMs: 500 }]);
+    const pub = await testPublisher(kafka, cfg);
+    const f = new EventFactory(table(db, 'chunked'));
+    const records = [...asTransaction('1', [f.event('c', null, { id: '0', name: 'z', balance: '0.00' })])];
+    const txs = 60;
+    for (let t = 1; t <= txs; t++) {
+      records.push(...asTransaction(String(t + 1), [f.event('c', null, { id: String(2 * t - 1), name: 'a', balance: '1.00' }), f.event('c', null, { id: String(2 * t), name: 'b', balance: '2.00' })]));
+    }
+    for (const r of records) await pub.publish({ records: [r], checkpoint: null });
+    await pub.close();
+    const worker = startSink(cfg, 'tc', kafka, 10_000, { maxBytesPerPartition: 64 });
+    try {
+      await waitFor(
+        `all ${2 * txs + 1} rows`,
+        async () => {
+          const rows = await replica.query(kind === 'postgres' ? `select count(*) as n from "public"."chunked"` : `select count(*) as n from \`${db}\`.\`chunked\``).catch(() => [{ n: 0 }]);
+          return Number(rows[0]!.n) === 2 * txs + 1;
+        },
+        60_000,
+      );
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('transaction mode: a concurrent reader never sees the sum of balances across two tables change', async () => {
     const meta = uniq('meta');
     replica.track(meta);
