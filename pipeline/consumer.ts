@@ -284,6 +284,17 @@ export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
       const { topic, partition } = batch;
       const k = partitionKey(topic, partition);
       if (batch.messages.length === 0) return;
+      /** Fetch this partition again from `offset` a little later (a key change waits for its old row). */
+      const waitFor = (waitKey: string, offset: string, why: string) => {
+        if (!waiting.has(waitKey)) {
+          if (waiting.size > 10_000) waiting.clear();
+          waiting.set(waitKey, Date.now());
+          log.info({ topic, partition, offset }, why);
+        }
+        consumer.pause([{ topic, partitions: [partition] }]);
+        consumer.seek({ topic, partition, offset });
+        setTimeout(() => consumer.resume([{ topic, partitions: [partition] }]), OLD_ROW_RETRY_MS).unref();
+      };
       let expected = await loadStored(topic, partition);
       // The replica decides where to resume: seek there if Kafka's position differs (ahead: the
       // replica lost work, e.g. restored from a backup; behind: Kafka's committed offsets lag).
@@ -323,13 +334,34 @@ export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
           if (!waitForOldRows) {
             log.warn({ topic, partition, offset: part[0]!.offset, waitedMs: Date.now() - since! }, 'key change: the old row never reached the replica; writing the new row without the columns the source did not send');
           }
-          const res = await retry(async () => {
-            if (!isRunning() || isStale()) throw new Abandon();
-            await heartbeat();
-            return sink.apply({ changes: decoded.changes, offsets: [{ topic, partition, expected: from, next }], waitForOldRows }, hooks);
-          }, retryOpts);
+          // A key change that waits for its old row stops the part there: the changes before it
+          // are applied (other partitions may wait for them), the rest is fetched again later.
+          let upTo: string | null = null;
+          let res: Awaited<ReturnType<typeof sink.apply>>;
+          for (;;) {
+            const end = upTo;
+            const changes = end === null ? decoded.changes : decoded.changes.filter((c) => BigInt(c.ref.offset) < BigInt(end));
+            try {
+              res = await retry(async () => {
+                if (!isRunning() || isStale()) throw new Abandon();
+                await heartbeat();
+                return sink.apply({ changes, offsets: [{ topic, partition, expected: from, next: end ?? next }], waitForOldRows }, hooks);
+              }, retryOpts);
+              break;
+            } catch (err) {
+              if (!(err instanceof OldRowPendingError) || err.offset === null || BigInt(err.offset) <= BigInt(part[0]!.offset)) throw err;
+              upTo = err.offset;
+            }
+          }
           waiting.delete(waitKey);
           if (res.deadLettered > 0) log.warn({ topic, partition, count: res.deadLettered }, 'changes sent to the dead-letter topic');
+          if (upTo !== null) {
+            expected = upTo;
+            stored.set(k, upTo);
+            resolveOffset((BigInt(upTo) - 1n).toString());
+            waitFor(`${k}@${upTo}`, upTo, 'waiting for the old row of a key change (the changes before it are applied)');
+            return;
+          }
         } catch (err) {
           if (err instanceof Abandon) return;
           if (isKafkaJsError(err)) {
@@ -339,15 +371,7 @@ export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
           if (err instanceof OldRowPendingError) {
             // The old row of a key change is in a partition not applied this far: fetch this
             // part again a little later, letting the other partitions go on meanwhile.
-            const waitKey = `${k}@${part[0]!.offset}`;
-            if (!waiting.has(waitKey)) {
-              if (waiting.size > 10_000) waiting.clear();
-              waiting.set(waitKey, Date.now());
-              log.info({ topic, partition, offset: part[0]!.offset, err: err.message }, 'waiting for the old row of a key change');
-            }
-            consumer.pause([{ topic, partitions: [partition] }]);
-            consumer.seek({ topic, partition, offset: part[0]!.offset });
-            setTimeout(() => consumer.resume([{ topic, partitions: [partition] }]), OLD_ROW_RETRY_MS).unref();
+            waitFor(`${k}@${part[0]!.offset}`, part[0]!.offset, `waiting for the old row of a key change: ${err.message}`);
             return;
           }
           if (err instanceof OffsetFenceError) {

@@ -5,7 +5,8 @@ import { type ColumnSchema, diffSchemas, sameType, type TableId, tableName, type
 import { fingerprint } from './fingerprint.js';
 import type { Logger } from '../util/log.js';
 import { counter, histogram } from '../util/metrics.js';
-import { type KeyOp, type KeylessOp, planBatch, type TablePlan } from './apply.js';
+import { type KeyOp, type KeylessOp, keyText, planBatch, type TablePlan } from './apply.js';
+import { eventKey, keyChanged } from '../schemas/change-event.js';
 import type { ConflictKind, ConflictResolver, LocalState } from './conflict/types.js';
 import { compareVersions, type RowVersion } from './conflict/version.js';
 import {
@@ -529,14 +530,16 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     // (its changes are in another partition): wait for it rather than lose those columns.
     if (wait) {
       const pending: string[] = [];
+      const newKeys = new Set<string>();
       for (const u of upserts) {
         const from = u.op.copyFrom;
         if (!from || local.rowVersion.has(from.keyText) || local.rowVersion.has(u.op.keyText)) continue;
         const tomb = local.tombstone.get(from.keyText);
         if (tomb !== undefined && compareVersions(tomb, u.op.version) >= 0) continue;
         pending.push(`${plan.name} ${from.keyText}`);
+        newKeys.add(u.op.keyText);
       }
-      if (pending.length > 0) throw new OldRowPendingError(pending);
+      if (pending.length > 0) throw new OldRowPendingError(pending, { table: plan.name, newKeys });
     }
     const moved = new Set<string>();
     for (const u of upserts) {
@@ -880,6 +883,20 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     await s.query('ROLLBACK').catch(() => undefined);
   }
 
+  /** Offset of the first key change of the batch that waits for its old row (see OldRowPendingError). */
+  function firstWaiting(changes: SinkChange[], err: OldRowPendingError): string | null {
+    let first: bigint | null = null;
+    for (const c of changes) {
+      const e = c.event;
+      if (e.op !== 'u' || tableName(e.schema.id) !== err.waiting.table || !keyChanged(e)) continue;
+      const k = eventKey(e);
+      if (k === null || !err.waiting.newKeys.has(keyText(k, e.schema.primaryKey))) continue;
+      const off = BigInt(c.ref.offset);
+      if (first === null || off < first) first = off;
+    }
+    return first === null ? null : first.toString();
+  }
+
   async function applyOnce(batch: SinkBatch, hooks: ApplyHooks): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
     const plans = planBatch(batch.changes, { versioned: o.resolver.versioned });
@@ -948,7 +965,12 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     },
 
     async apply(batch: SinkBatch, hooks: ApplyHooks): Promise<ApplyResult> {
-      return applyOnce(batch, hooks);
+      try {
+        return await applyOnce(batch, hooks);
+      } catch (err) {
+        if (err instanceof OldRowPendingError) err.offset = firstWaiting(batch.changes, err);
+        throw err;
+      }
     },
 
     async begin(hooks: ApplyHooks): Promise<SinkTransaction> {

@@ -16,7 +16,8 @@ export function postgresPool(url: string, o: { max: number; log: Logger; applica
   const pool = new pg.Pool({
     connectionString: url,
     max: o.max,
-    application_name: o.applicationName ?? process.env.PGAPPNAME ?? 'cdc-sink',
+    // PGAPPNAME (libpq's variable) names the sessions when set; an application_name in the URL wins over both.
+    application_name: process.env.PGAPPNAME ?? o.applicationName ?? 'cdc-sink',
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
