@@ -113,6 +113,15 @@ export function describeDelta(d: SchemaDelta): string {
 }
 
 /** Stable fingerprint of a schema, used to cache per-version work (e.g. prepared statements). */
+const fingerprints = new WeakMap<TableSchema, string>();
+
 export function schemaFingerprint(s: TableSchema): string {
-  return canonicalJson([s.id, s.columns.map((c) => [c.name, c.type, c.nullable, c.sourceType]), s.primaryKey]);
+  // Once per schema object (schemas are not changed once built): the codec hands every event of
+  // one table version the same object, and sinks compare fingerprints per row.
+  let f = fingerprints.get(s);
+  if (f === undefined) {
+    f = canonicalJson([s.id, s.columns.map((c) => [c.name, c.type, c.nullable, c.sourceType]), s.primaryKey]);
+    fingerprints.set(s, f);
+  }
+  return f;
 }

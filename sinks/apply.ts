@@ -1,7 +1,6 @@
 import { type ChangeEvent, eventKey, eventOldKey } from '../schemas/change-event.js';
 import { type ColumnValue, isUnchanged, type Row } from '../schemas/column-types.js';
-import { tableName, type TableId, type TableSchema } from '../schemas/table-schema.js';
-import { fingerprint } from './fingerprint.js';
+import { schemaFingerprint, tableName, type TableId, type TableSchema } from '../schemas/table-schema.js';
 import { compareVersions, type RowVersion, versionOf } from './conflict/version.js';
 import type { SinkChange } from './sink.js';
 
@@ -136,7 +135,7 @@ export function planBatch(changes: readonly SinkChange[], o: PlanOptions): Table
     }
     plan.changes.push(change);
     if (plan.schema !== e.schema) plan.schema = e.schema;
-    if (!plan.schemas.some((s) => s === e.schema || fingerprint(s) === fingerprint(e.schema))) plan.schemas.push(e.schema);
+    if (!plan.schemas.some((s) => s === e.schema || schemaFingerprint(s) === schemaFingerprint(e.schema))) plan.schemas.push(e.schema);
     if (plan.keyed && e.schema.primaryKey.length > 0) addKeyed(plan, change, o);
     else addKeyless(plan, change);
   }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type ColumnValue, isUnchanged, type Row, UNCHANGED } from '../schemas/column-types.js';
 import { PoisonRecordError } from '../schemas/errors.js';
-import { type ColumnSchema, diffSchemas, sameType, type TableId, tableName, type TableSchema } from '../schemas/table-schema.js';
-import { fingerprint } from './fingerprint.js';
+import { type ColumnSchema, diffSchemas, sameType, schemaFingerprint, type TableId, tableName, type TableSchema } from '../schemas/table-schema.js';
 import type { Logger } from '../util/log.js';
 import { counter, histogram } from '../util/metrics.js';
 import { type KeyOp, type KeylessOp, keyText, planBatch, type TablePlan } from './apply.js';
@@ -46,7 +45,6 @@ export interface ReplicaSinkOptions {
   /** SQL run at the start of every replica transaction (PostgreSQL: `SET LOCAL synchronous_commit = off`). */
   beginSql?: string[];
 }
-
 
 const rowsWritten = counter('cdc_sink_rows_total', 'Row operations written to replicas', ['sink', 'op']);
 const skippedTotal = counter('cdc_sink_skipped_total', 'Changes superseded in a batch, duplicates, or refused by conflict resolution', ['sink']);
@@ -340,8 +338,8 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
   function mayNeedDdl(plan: TablePlan): boolean {
     const st = tables.get(tblKey(o.mapName(plan.id)));
     if (!st || st.replica.columns.size === 0 || st.recorded === null) return true;
-    const rec = fingerprint(st.recorded);
-    return plan.schemas.some((sch) => fingerprint(sch) !== rec || sch.columns.some((c) => !st.replica.columns.has(c.name)));
+    const rec = schemaFingerprint(st.recorded);
+    return plan.schemas.some((sch) => schemaFingerprint(sch) !== rec || sch.columns.some((c) => !st.replica.columns.has(c.name)));
   }
 
   /** After the commit: drop columns the source dropped (when configured) and record the schema. */
@@ -350,7 +348,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       const st = tables.get(tblKey(o.mapName(plan.id)));
       if (!st || st.replica.columns.size === 0) continue;
       const latest = plan.schema;
-      if (st.recorded !== null && fingerprint(st.recorded) === fingerprint(latest)) continue;
+      if (st.recorded !== null && schemaFingerprint(st.recorded) === schemaFingerprint(latest)) continue;
       if (o.dropColumns === 'drop') {
         const sent = new Set(latest.columns.map((c) => c.name));
         const known = new Set((st.recorded?.columns ?? []).map((c) => c.name));
@@ -595,7 +593,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       if (moved.has(u.op.keyText)) continue;
       const schema = u.op.change.event.schema;
       const unchanged = schema.columns.filter((c) => isUnchanged(u.row[c.name])).map((c) => c.name);
-      const gk = `${fingerprint(schema)}\u0000${unchanged.join('\u0000')}`;
+      const gk = `${schemaFingerprint(schema)}\u0000${unchanged.join('\u0000')}`;
       let g = groups.get(gk);
       if (!g) groups.set(gk, (g = { schema, unchanged, rows: [] }));
       g.rows.push(u);
