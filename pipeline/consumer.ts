@@ -349,7 +349,7 @@ export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
               }, retryOpts);
               break;
             } catch (err) {
-              if (!(err instanceof OldRowPendingError) || err.offset === null || BigInt(err.offset) <= BigInt(part[0]!.offset)) throw err;
+              if (!(err instanceof OldRowPendingError) || BigInt(err.offset) <= BigInt(part[0]!.offset)) throw err;
               upTo = err.offset;
             }
           }

@@ -31,9 +31,10 @@ export interface KeyOp {
   crossKey: boolean;
   /**
    * Upsert produced by a key change whose row still holds UNCHANGED placeholders: those columns
-   * are taken from the replica's row under this old key.
+   * are taken from the replica's row under this old key. `offset`: the key change's record (the
+   * changes before it do not need that row).
    */
-  copyFrom: { key: Row; keyText: string } | null;
+  copyFrom: { key: Row; keyText: string; offset: string } | null;
 }
 
 /** Operations of tables without a key, kept in order (no dedup is possible). */
@@ -211,7 +212,7 @@ function addKeyed(plan: TablePlan, change: SinkChange, o: PlanOptions): void {
     const row = mergeUnchanged(after, prevImage ?? (e.before && !hasUnchanged(e.before) ? e.before : null));
     // Still missing columns: they are in the replica's row, under the old key, or, when the old
     // key's image here came from an earlier key change of this batch, under that one's old key.
-    const copyFrom = !hasUnchanged(row) ? null : prevImage !== null && oldOp?.copyFrom ? oldOp.copyFrom : { key: oldKey, keyText: oldText };
+    const copyFrom = !hasUnchanged(row) ? null : prevImage !== null && oldOp?.copyFrom ? oldOp.copyFrom : { key: oldKey, keyText: oldText, offset: change.ref.offset };
     plan.crossPartition = true;
     put(plan, { kind: 'delete', key: oldKey, keyText: oldText, row: null, version, change, crossKey: true, copyFrom: null }, o);
     put(plan, { kind: 'upsert', key, keyText: text, row, version, change, crossKey: false, copyFrom }, o);

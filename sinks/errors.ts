@@ -33,12 +33,10 @@ export class DataError extends CdcError {
  * again a little later (see SinkBatch.waitForOldRows).
  */
 export class OldRowPendingError extends CdcError {
-  /** Offset of the batch's first change that waits: the changes before it can be applied. */
-  offset: string | null = null;
   constructor(
     readonly keys: string[],
-    /** Replica-independent table name and the new keys (key text) of the waiting key changes. */
-    readonly waiting: { table: string; newKeys: Set<string> },
+    /** Offset of the batch's first key change that waits: the changes before it can be applied. */
+    readonly offset: string,
   ) {
     super(`a key change waits for the old row of ${keys.length} key(s) (${keys.slice(0, 3).join(', ')}) from another partition`, { retriable: false, code: 'OLD_ROW_PENDING' });
     this.name = 'OldRowPendingError';

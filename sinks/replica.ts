@@ -4,8 +4,7 @@ import { PoisonRecordError } from '../schemas/errors.js';
 import { type ColumnSchema, diffSchemas, sameType, schemaFingerprint, type TableId, tableName, type TableSchema } from '../schemas/table-schema.js';
 import type { Logger } from '../util/log.js';
 import { counter, histogram } from '../util/metrics.js';
-import { type KeyOp, type KeylessOp, keyText, planBatch, type TablePlan } from './apply.js';
-import { eventKey, keyChanged } from '../schemas/change-event.js';
+import { type KeyOp, type KeylessOp, planBatch, type TablePlan } from './apply.js';
 import type { ConflictKind, ConflictResolver, LocalState } from './conflict/types.js';
 import { compareVersions, type RowVersion } from './conflict/version.js';
 import {
@@ -528,16 +527,16 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     // (its changes are in another partition): wait for it rather than lose those columns.
     if (wait) {
       const pending: string[] = [];
-      const newKeys = new Set<string>();
+      let first: bigint | null = null;
       for (const u of upserts) {
         const from = u.op.copyFrom;
         if (!from || local.rowVersion.has(from.keyText) || local.rowVersion.has(u.op.keyText)) continue;
         const tomb = local.tombstone.get(from.keyText);
         if (tomb !== undefined && compareVersions(tomb, u.op.version) >= 0) continue;
         pending.push(`${plan.name} ${from.keyText}`);
-        newKeys.add(u.op.keyText);
+        if (first === null || BigInt(from.offset) < first) first = BigInt(from.offset);
       }
-      if (pending.length > 0) throw new OldRowPendingError(pending, { table: plan.name, newKeys });
+      if (first !== null) throw new OldRowPendingError(pending, first.toString());
     }
     const moved = new Set<string>();
     for (const u of upserts) {
@@ -881,21 +880,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     await s.query('ROLLBACK').catch(() => undefined);
   }
 
-  /** Offset of the first key change of the batch that waits for its old row (see OldRowPendingError). */
-  function firstWaiting(changes: SinkChange[], err: OldRowPendingError): string | null {
-    let first: bigint | null = null;
-    for (const c of changes) {
-      const e = c.event;
-      if (e.op !== 'u' || tableName(e.schema.id) !== err.waiting.table || !keyChanged(e)) continue;
-      const k = eventKey(e);
-      if (k === null || !err.waiting.newKeys.has(keyText(k, e.schema.primaryKey))) continue;
-      const off = BigInt(c.ref.offset);
-      if (first === null || off < first) first = off;
-    }
-    return first === null ? null : first.toString();
-  }
-
-  async function applyOnce(batch: SinkBatch, hooks: ApplyHooks): Promise<ApplyResult> {
+  async function applyBatch(batch: SinkBatch, hooks: ApplyHooks): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
     const plans = planBatch(batch.changes, { versioned: o.resolver.versioned });
     const total = emptyOutcome();
@@ -962,14 +947,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       return out;
     },
 
-    async apply(batch: SinkBatch, hooks: ApplyHooks): Promise<ApplyResult> {
-      try {
-        return await applyOnce(batch, hooks);
-      } catch (err) {
-        if (err instanceof OldRowPendingError) err.offset = firstWaiting(batch.changes, err);
-        throw err;
-      }
-    },
+    apply: applyBatch,
 
     async begin(hooks: ApplyHooks): Promise<SinkTransaction> {
       const s = await o.pool.session();
