@@ -1,3 +1,4 @@
+import { expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -342,4 +343,35 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     await cleanup().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * The checks every randomized mesh run must pass: identical data on every node, and each node's
+ * conflict metric and row writes consistent with what was stored and published. `restarted`: a
+ * node whose process was killed and restarted (fresh counters: not compared).
+ */
+export function convergenceChecks(run: () => ScenarioResult, restarted?: string): void {
+  it('converges: every node holds identical data', () => {
+    const r = run();
+    const [first, ...rest] = [...r.dumps.values()];
+    expect(first!.length).toBeGreaterThan(0);
+    for (const d of rest) expect(d).toEqual(first);
+  });
+
+  it('counts every stored conflict in the metric, and applies each change at most once per node', () => {
+    const r = run();
+    for (const n of r.nodes) {
+      // The killed node's process restarted with fresh counters: only the others compare.
+      if (n.name === restarted) continue;
+      const m = r.metrics.get(n.name)!;
+      const stored = r.conflicts.filter((c) => c.node === n.name).length;
+      // A batch retried after a rollback counts its conflicts again: at least, not exactly.
+      expect(m.conflicts).toBeGreaterThanOrEqual(stored);
+      // Row operations the node's sink committed never exceed the changes the other nodes published.
+      const published = r.nodes.filter((o) => o !== n).reduce((s, o) => s + r.topics.get(o.name)!.length, 0);
+      expect(m.rowsWritten).toBeGreaterThan(0);
+      expect(m.rowsWritten).toBeLessThanOrEqual(published);
+    }
+    expect(r.conflicts.length).toBeGreaterThan(0);
+  });
 }
