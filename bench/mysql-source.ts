@@ -37,10 +37,10 @@ import type { SourceBatch, SourceRecord } from '../connectors/source.js';
 import type { ChangeEvent } from '../schemas/change-event.js';
 import { envInt } from '../infra/env.js';
 import { endpoints, mariadbServer } from '../infra/servers.js';
+import { createCodec } from '../pipeline/codec.js';
 import { createKafka } from '../pipeline/kafka.js';
 import { createPublisher } from '../pipeline/publisher.js';
 import { pipelineTopics, sourceTopics } from '../pipeline/topics.js';
-import { jsonCodec } from '../schemas/codec/json.js';
 import type { MysqlPosition } from '../schemas/position.js';
 import { createLogger } from '../util/log.js';
 
@@ -191,7 +191,7 @@ async function main(): Promise<void> {
     const source = cfg.sources[0]!;
     const publisher = await createPublisher({
       kafka,
-      codec: jsonCodec(),
+      codec: createCodec(cfg, kafka),
       topics: sourceTopics(tag, 'my'),
       sourceName: 'my',
       offsetsTopic: pipelineTopics(tag).offsets,
@@ -351,7 +351,7 @@ async function main(): Promise<void> {
     let c = process.cpuUsage(t);
     const changes = out.filter((x) => x.type === 'change').map((x) => (x as { event: ChangeEvent }).event);
     const decodeUs = (c.user + c.system) / changes.length;
-    const codec = jsonCodec();
+    const codec = createCodec(cfg, kafka);
     for (const e of changes.slice(0, 2000)) await codec.encodeChange(e);
     t = process.cpuUsage();
     for (const e of changes) await codec.encodeChange(e);

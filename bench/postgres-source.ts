@@ -24,10 +24,10 @@ import { pipelineConfig } from '../config/schema.js';
 import { createPostgresSource } from '../connectors/postgres/index.js';
 import { parseLsn } from '../connectors/postgres/lsn.js';
 import type { SourceBatch } from '../connectors/source.js';
+import { createCodec } from '../pipeline/codec.js';
 import { createKafka } from '../pipeline/kafka.js';
 import { createPublisher } from '../pipeline/publisher.js';
 import { sourceTopics } from '../pipeline/topics.js';
-import { jsonCodec } from '../schemas/codec/json.js';
 import { createLogger } from '../util/log.js';
 import { sleep } from '../util/retry.js';
 
@@ -108,7 +108,7 @@ async function startOurs(slot: string) {
   const kafka = createKafka(cfg.kafka);
   const publisher = await createPublisher({
     kafka,
-    codec: jsonCodec(),
+    codec: createCodec(cfg, kafka),
     topics: sourceTopics(cfg.name, 'pg'),
     sourceName: 'pg',
     topicSpec: { partitions: 3, replicationFactor: 1 },
@@ -317,7 +317,7 @@ ${r.at}, ${r.machine.cores} cores (${r.machine.cpu}), load average ${f(r.machine
 
 | consumer | seconds | changes/s |
 |---|---|---|
-| cdc connector (WAL -> Kafka, acks=all, JSON) | ${f(d?.ours.seconds, 1)} | ${f(d?.ours.eventsPerS)} |
+| cdc connector (WAL -> Kafka, acks=all, JSON, schemas by reference) | ${f(d?.ours.seconds, 1)} | ${f(d?.ours.eventsPerS)} |
 | PostgreSQL logical replication (subscription on the replica cluster) | ${f(d?.native.seconds, 1)} | ${f(d?.native.changesPerS)} |
 
 Our process used ${f(d?.ours.cpuUsPerEvent, 1)} µs of CPU per event (connector, JSON codec, publisher, kafkajs), that is ${f(1e6 / (d?.ours.cpuUsPerEvent ?? Number.NaN))} events per CPU-second: the rate on a core of its own, whatever else the machine was doing.

@@ -33,10 +33,10 @@ import pg from 'pg';
 import { type PipelineConfig, pipelineConfig } from '../config/schema.js';
 import { createSource } from '../connectors/index.js';
 import { repoRoot } from '../infra/servers.js';
+import { createCodec } from '../pipeline/codec.js';
 import { createKafka } from '../pipeline/kafka.js';
 import { runSource } from '../pipeline/source-runner.js';
 import { sourceTopics } from '../pipeline/topics.js';
-import { jsonCodec } from '../schemas/codec/json.js';
 import { createLogger } from '../util/log.js';
 
 const args = process.argv.slice(2);
@@ -277,7 +277,7 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
   const kafka = createKafka(cfg.kafka);
   const srcAc = new AbortController();
   const connector = await createSource(cfg.sources[0]!, cfg);
-  const sourceDone = runSource({ cfg, source: cfg.sources[0]!, connector, kafka, codec: jsonCodec(), log: log.child({ source: 'src' }), signal: srcAc.signal });
+  const sourceDone = runSource({ cfg, source: cfg.sources[0]!, connector, kafka, codec: createCodec(cfg, kafka), log: log.child({ source: 'src' }), signal: srcAc.signal });
   sourceDone.catch((err) => log.error({ err: (err as Error).message }, 'source failed'));
   await waitUntil(async () => (await q(src, `select count(*)::int as n from pg_replication_slots where slot_name = $1 and active`, [`bench_cdc_${tag}`]))[0]!.n === 1, 60_000, 200);
 

@@ -212,6 +212,13 @@ export const kafkaConfig = z.strictObject({
   /** @defaultValue json */
   encoding: z.enum(['json', 'avro']).default('json'),
   /**
+   * JSON encoding: where a record's table schema is. `reference`: a `cdc.schema.ref` header names
+   * it in the compacted `<prefix>.schemas` topic (small records; our sinks resolve it). `inline`:
+   * every record carries it whole in `cdc.schema` (~2 KB each; for readers that cannot look it up).
+   * @defaultValue reference
+   */
+  jsonSchemas: z.enum(['reference', 'inline']).default('reference'),
+  /**
    * Confluent-compatible schema registry for `encoding: avro` (Confluent, Apicurio's
    * `/apis/ccompat/v7`, Karapace, Redpanda). See docs/avro.md.
    */
@@ -370,3 +377,11 @@ export type SnapshotOptions = z.output<typeof snapshotOptions>;
 export type VerifyOptions = z.output<typeof verifyOptions>;
 export type MeshConfig = z.output<typeof meshConfig>;
 export type MeshNodeConfig = z.output<typeof meshNodeConfig>;
+
+/**
+ * Bytes of the table schema in each record, for the sources' batch sizing: the whole schema as
+ * JSON with `kafka.jsonSchemas: inline`, a ~50-byte reference otherwise (Avro: a schema id).
+ */
+export function schemaBytesPerRecord(cfg: Pick<PipelineConfig, 'kafka'> | undefined, schemaJson: () => string): number {
+  return cfg === undefined || (cfg.kafka.encoding === 'json' && cfg.kafka.jsonSchemas === 'inline') ? schemaJson().length : 64;
+}

@@ -1,3 +1,4 @@
+import { Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
 import { ConfigError } from '../schemas/errors.js';
@@ -20,12 +21,15 @@ function problems(text: string): string[] {
   throw new Error('expected the config to be rejected');
 }
 
+// Never connected: a codec opens Kafka connections only when it first stores or looks up a schema.
+const unused = new Kafka({ brokers: ['127.0.0.1:9'] });
+
 describe('kafka.encoding and kafka.schemaRegistry', () => {
   it('picks JSON by default and Avro with a registry', () => {
-    expect(createCodec(parseConfig(base(''), {})).name).toBe('json');
+    expect(createCodec(parseConfig(base(''), {}), unused).name).toBe('json');
     const cfg = parseConfig(base('  encoding: avro\n  schemaRegistry:\n    url: http://u:p@127.0.0.1:18081/apis/ccompat/v7'), {});
     expect(cfg.kafka.schemaRegistry).toEqual({ url: 'http://u:p@127.0.0.1:18081/apis/ccompat/v7', compatibility: 'BACKWARD', timeoutMs: 10_000 });
-    expect(createCodec(cfg).name).toBe('avro');
+    expect(createCodec(cfg, unused).name).toBe('avro');
   });
 
   it('says in one line what is wrong', () => {

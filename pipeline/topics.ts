@@ -44,6 +44,8 @@ export function pipelineTopics(topicPrefix: string) {
   return {
     /** Source checkpoints, compacted, keyed by source name. */
     offsets: `${topicPrefix}.offsets`,
+    /** Table schemas that JSON records name by reference (`kafka.jsonSchemas: reference`), compacted. */
+    schemas: `${topicPrefix}.schemas`,
     /** Records a sink could not apply, with the reason in headers. */
     deadLetter: (sinkName: string) => `${topicPrefix}.dlq.${topicPart(sinkName)}`,
   };

@@ -58,7 +58,8 @@ export function registerParked(program: Command): void {
       setLogger(log);
       const [source] = sourcesOf(cfg, opts.source);
       const kafka = createKafka(cfg.kafka);
-      const r = await replayParked({ kafka, cfg, source: source!, table: opts.table, codec: createCodec(cfg), log });
+      const codec = createCodec(cfg, kafka);
+      const r = await replayParked({ kafka, cfg, source: source!, table: opts.table, codec, log }).finally(() => codec.close?.());
       process.stdout.write(`replayed ${r.replayed} parked event(s) of ${opts.table}${r.alreadyReplayed > 0 ? ` (${r.alreadyReplayed} replayed before)` : ''}\n`);
     });
 }

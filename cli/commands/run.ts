@@ -28,7 +28,7 @@ export function registerRun(program: Command): void {
       if (cfg.metrics) await serveMetrics(cfg.metrics.port);
       const kafka = createKafka(cfg.kafka);
       // kafka.encoding: json, or avro with the schema registry (one codec, its caches shared).
-      const codec = createCodec(cfg);
+      const codec = createCodec(cfg, kafka);
       const tasks: Promise<void>[] = [];
       await prepareMesh(cfg, log, only);
       // Custom conflict resolvers are modules: loaded before any sink is built.
@@ -47,6 +47,10 @@ export function registerRun(program: Command): void {
       }
       if (tasks.length === 0) throw new Error('nothing to run: the config has no sources or sinks (or --only matched none)');
       // The first permanent failure stops everything: a half-running pipeline hides problems.
-      await Promise.all(tasks.map((t) => t.catch((err) => { ac.abort(err); throw err; })));
+      try {
+        await Promise.all(tasks.map((t) => t.catch((err) => { ac.abort(err); throw err; })));
+      } finally {
+        await codec.close?.();
+      }
     });
 }

@@ -1,3 +1,4 @@
+import { type PipelineConfig, schemaBytesPerRecord } from '../../config/schema.js';
 import type { ChangeEvent, Op, SourceInfo, TransactionEvent } from '../../schemas/change-event.js';
 import type { ColumnType, ColumnValue, Row } from '../../schemas/column-types.js';
 import { CdcError } from '../../schemas/errors.js';
@@ -95,6 +96,8 @@ export interface Outcome {
 }
 
 export interface AssemblerOptions {
+  /** Sizes batches by the schema bytes each record carries (absent: the whole schema, inline). */
+  pipeline?: Pick<PipelineConfig, 'kafka'>;
   sourceName: string;
   version: string;
   origin: string;
@@ -449,7 +452,7 @@ export class BinlogAssembler {
     if (!same) this.lastSchema.set(key, schema);
     t.codecs = codecs;
     t.names = names;
-    t.schemaBytes = JSON.stringify(t.schema).length;
+    t.schemaBytes = schemaBytesPerRecord(this.o.pipeline, () => JSON.stringify(t.schema));
     t.builtFor = this.historyVersion;
   }
 

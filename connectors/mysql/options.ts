@@ -30,6 +30,8 @@ export interface ResolvedOptions extends MysqlSourceOptions {
   filter: TableFilter;
   schemaHistoryTopic: string;
   replicationFactor: number;
+  /** The pipeline's config (kafka.encoding / jsonSchemas size the batches). */
+  pipeline: Pick<PipelineConfig, 'kafka'>;
 }
 
 /**
@@ -63,5 +65,6 @@ export function resolveOptions(source: SourceConfig, cfg: PipelineConfig): Resol
     filter: tableFilter({ include: source.tables.include ?? defaultInclude(source.url), exclude: source.tables.exclude, signalTable: my.signalTable }),
     schemaHistoryTopic: my.schemaHistoryTopic ?? `${topics.prefix}.schema-history`,
     replicationFactor: cfg.kafka.replicationFactor,
+    pipeline: cfg,
   };
 }

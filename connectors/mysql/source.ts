@@ -244,6 +244,7 @@ async function pump(
 ): Promise<void> {
   const assembler = new BinlogAssembler(
     {
+      pipeline: o.pipeline,
       sourceName: o.sourceName,
       version: CONNECTOR_VERSION,
       origin: o.origin,

@@ -1,4 +1,4 @@
-import { type PostgresSourceOptions, type SourceConfig, postgresSourceOptions } from '../../config/schema.js';
+import { type PipelineConfig, type PostgresSourceOptions, type SourceConfig, postgresSourceOptions } from '../../config/schema.js';
 import { splitQualified } from './catalog.js';
 import { type TableFilter, compileTableFilter } from './tables.js';
 
@@ -36,6 +36,8 @@ export interface ResolvedOptions extends PostgresSourceOptions {
   localOnly: boolean;
   url: string;
   sourceName: string;
+  /** The pipeline's config (kafka.encoding / jsonSchemas size the batches); absent in CLI helpers. */
+  pipeline?: Pick<PipelineConfig, 'kafka'>;
 }
 
 /** Default names are `cdc_<source name>`, lower-cased with '-' -> '_' (slot names allow only [a-z0-9_]). */
@@ -43,7 +45,7 @@ export function defaultName(sourceName: string): string {
   return `cdc_${sourceName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
 }
 
-export function resolveOptions(source: SourceConfig): ResolvedOptions {
+export function resolveOptions(source: SourceConfig, cfg?: PipelineConfig): ResolvedOptions {
   const pg = source.postgres ?? postgresSourceOptions.parse({});
   const hb = splitQualified(pg.heartbeatTable);
   const signal = pg.signalTable === undefined ? undefined : splitQualified(pg.signalTable);
@@ -60,5 +62,6 @@ export function resolveOptions(source: SourceConfig): ResolvedOptions {
     localOnly: (source as { localOnly?: boolean }).localOnly === true,
     url: source.url,
     sourceName: source.name,
+    ...(cfg ? { pipeline: cfg } : {}),
   };
 }

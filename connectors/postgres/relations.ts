@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { schemaBytesPerRecord } from '../../config/schema.js';
 import { type TableSchema, schemaFingerprint, tableName } from '../../schemas/table-schema.js';
 import { type TypeCache, formatTypes, relationFacts } from './catalog.js';
 import type { PgoutputMessage } from './decode.js';
@@ -96,5 +97,5 @@ export async function describeRelation(msg: Extract<PgoutputMessage, { tag: 'rel
   if (c.previous && schemaFingerprint(c.previous.schema) === schemaFingerprint(schema)) schema = c.previous.schema;
   else if (c.previous && c.previous.role === 'table') log.info({ table: collection }, 'table shape changed');
 
-  return { relationId: msg.relationId, role, schema, codecs, names, keyIdx, collection, schemaBytes: JSON.stringify(schema).length };
+  return { relationId: msg.relationId, role, schema, codecs, names, keyIdx, collection, schemaBytes: schemaBytesPerRecord(o.pipeline, () => JSON.stringify(schema)) };
 }

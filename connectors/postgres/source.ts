@@ -25,8 +25,7 @@ const confirmedLag = gauge('cdc_pg_slot_confirmed_lag_bytes', 'WAL between the s
  * connector, PeerDB's pull connector). See docs/postgres-source.md.
  */
 export function createPostgresSource(source: SourceConfig, cfg: PipelineConfig, hooks: PostgresSourceHooks = {}): SourceConnector {
-  void cfg;
-  const o = resolveOptions(source);
+  const o = resolveOptions(source, cfg);
   let closed = false;
   const closers = new Set<() => Promise<void>>();
   return {

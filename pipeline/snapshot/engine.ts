@@ -11,6 +11,7 @@ import type { Row, SourcePosition, TableId } from '../../schemas/index.js';
 import { createCodec } from '../codec.js';
 import { CdcError } from '../../schemas/errors.js';
 import { encodePosition } from '../../schemas/position.js';
+import type { EventCodec } from '../../schemas/codec/types.js';
 import { logger } from '../../util/log.js';
 import { sleep } from '../../util/retry.js';
 import { RunStore } from '../jobs/progress.js';
@@ -77,6 +78,7 @@ class Resources {
   private readers = new Map<string, Promise<SnapshotReader>>();
   private writers = new Map<string, Promise<ReplicaWriter>>();
   private publishers = new Map<string, Promise<Publisher>>();
+  private codecs: EventCodec[] = [];
   constructor(
     private readonly cfg: PipelineConfig,
     private readonly kafka: () => Kafka,
@@ -102,9 +104,11 @@ class Resources {
   publisher(source: SourceConfig): Promise<Publisher> {
     let p = this.publishers.get(source.name);
     if (!p) {
+      const codec = createCodec(this.cfg, this.kafka());
+      this.codecs.push(codec);
       p = createPublisher({
         kafka: this.kafka(),
-        codec: createCodec(this.cfg),
+        codec,
         topics: sourceTopics(this.cfg.kafka.topicPrefix ?? this.cfg.name, source.name),
         sourceName: source.name,
         topicSpec: tableTopicSpec(this.cfg.kafka),
@@ -121,6 +125,9 @@ class Resources {
     this.writers.clear();
     this.publishers.clear();
     await Promise.allSettled(all.map(async (p) => (await p).close()));
+    const codecs = this.codecs;
+    this.codecs = [];
+    await Promise.allSettled(codecs.map((c) => c.close?.()));
   }
 }
 

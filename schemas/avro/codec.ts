@@ -5,7 +5,7 @@ import { CdcError, PoisonRecordError, TableError } from '../errors.js';
 import { decodePosition, encodePosition } from '../position.js';
 import { type TableSchema, tableName } from '../table-schema.js';
 import { jsonCodec } from '../codec/json.js';
-import { type EncodedRecord, type EventCodec, HEADER } from '../codec/types.js';
+import { type EncodedRecord, type EventCodec, HEADER, type SchemaStore } from '../codec/types.js';
 import { type AvroSchema } from './columns.js';
 import { type FieldPlan, deriveSchemas, readRowRecord, valueRecordOf } from './derive.js';
 import { SchemaIncompatibleError, checkEvolution } from './evolution.js';
@@ -26,6 +26,8 @@ export interface AvroCodecOptions {
   transactionTopicOf(t: TransactionEvent): string;
   /** Compatibility level set on subjects this codec creates. @defaultValue BACKWARD */
   compatibility?: CompatibilityLevel;
+  /** Where JSON records written before a switch to Avro name their schemas (`cdc.schema.ref`). */
+  jsonSchemaStore?: SchemaStore & { close?(): Promise<void> };
 }
 
 export interface AvroCodec extends EventCodec {
@@ -185,7 +187,7 @@ export function avroCodec(o: AvroCodecOptions): AvroCodec {
   const byId = new Map<number, Promise<DecodePlan>>();
   const readers = new Map<string, { type: avro.Type; fields: FieldPlan[]; schema: TableSchema; resolvers: Map<number, avro.Resolver> }>();
   const txPlans = new Map<string, Promise<{ keyId: number; valueId: number; key: avro.Type; value: avro.Type }>>();
-  const json = jsonCodec();
+  const json = jsonCodec(o.jsonSchemaStore ? { store: o.jsonSchemaStore } : {});
 
   /** A cached promise that is forgotten if it fails, so a retry asks the registry again. */
   function cached<K, V>(map: Map<K, Promise<V>>, key: K, make: () => Promise<V>): Promise<V> {
@@ -352,7 +354,7 @@ export function avroCodec(o: AvroCodecOptions): AvroCodec {
    * Records written before a pipeline switched from `encoding: json` to `avro` are JSON with the
    * schema header: decoded as such, so the switch needs no drained topics.
    */
-  const isJsonRecord = (r: EncodedRecord): boolean => r.value !== null && r.value[0] === 0x7b && r.headers[HEADER.schema] !== undefined;
+  const isJsonRecord = (r: EncodedRecord): boolean => r.value !== null && r.value[0] === 0x7b && (r.headers[HEADER.schema] !== undefined || r.headers[HEADER.schemaRef] !== undefined);
 
   async function changePlan(r: EncodedRecord): Promise<{ plan: ChangeDecodePlan; body: Buffer; id: number } | null> {
     if (r.value === null) return null;
@@ -376,6 +378,9 @@ export function avroCodec(o: AvroCodecOptions): AvroCodec {
 
   return {
     name: 'avro',
+    close: async () => {
+      await json.close?.();
+    },
 
     async encodeChange(e) {
       const plan = await planFor(e);

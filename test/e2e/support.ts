@@ -3,10 +3,10 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { type PipelineConfig, pipelineConfig, type SinkConfig } from '../../config/schema.js';
 import { createSource } from '../../connectors/index.js';
+import { createCodec } from '../../pipeline/codec.js';
 import { openReader } from '../../pipeline/jobs/readers.js';
 import { comparable, comparePlan, type RowDiff } from '../../pipeline/jobs/compare.js';
 import { runSource } from '../../pipeline/source-runner.js';
-import { jsonCodec } from '../../schemas/codec/json.js';
 import type { ColumnSchema, ColumnValue, Row, TableId, TableSchema } from '../../schemas/index.js';
 import { replicaTableName } from '../../sinks/naming.js';
 import { createLogger } from '../../util/log.js';
@@ -124,16 +124,18 @@ export async function startSourceRunner(cfg: PipelineConfig) {
   const source = cfg.sources[0]!;
   const ac = new AbortController();
   const connector = await createSource(source, cfg);
+  const kafka = testKafka();
+  const codec = createCodec(cfg, kafka);
   const done = runSource({
     cfg,
     source,
     connector,
-    kafka: testKafka(),
-    codec: jsonCodec(),
+    kafka,
+    codec,
     log: createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ source: source.name }),
     signal: ac.signal,
     transactional: connector.kind === 'mysql',
-  });
+  }).finally(() => codec.close?.());
   done.catch(() => undefined);
   return {
     done,

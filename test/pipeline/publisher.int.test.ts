@@ -90,4 +90,15 @@ describe.each([false, true])('publisher (transactional=%s)', (transactional) => 
     expect(await loadCheckpoint(kafka, offsets, 'pg')).toEqual({ kind: 'pg', lsn: '0/70' });
     expect(await loadCheckpoint(kafka, offsets, 'other')).toBeNull();
   });
+
+  it('stores the checkpoint of the last batch within about a second even when no batch follows', async () => {
+    await publisher.publish({ records: [change('c', 3, 'c', 80)], checkpoint: { kind: 'pg', lsn: '0/90' } });
+    const until = Date.now() + 5000;
+    let got = await loadCheckpoint(kafka, offsets, 'pg');
+    while (got?.kind === 'pg' && got.lsn !== '0/90' && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 200));
+      got = await loadCheckpoint(kafka, offsets, 'pg');
+    }
+    expect(got).toEqual({ kind: 'pg', lsn: '0/90' });
+  });
 });

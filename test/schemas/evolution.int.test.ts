@@ -259,7 +259,7 @@ describe.each([['postgres', postgresKind], ['mysql', mariaKind]] as const)('Avro
 
     const ac = new AbortController();
     const connector = kind === 'postgres' ? createPostgresSource(source, cfg) : createMysqlSource(source, cfg);
-    const running = runSource({ cfg, source, connector, kafka, codec: createCodec(cfg), log: createLogger('error'), signal: ac.signal });
+    const running = runSource({ cfg, source, connector, kafka, codec: createCodec(cfg, kafka), log: createLogger('error'), signal: ac.signal });
     let sourceFailure: unknown;
     running.catch((err: unknown) => (sourceFailure = err));
     cleanups.push(async () => {
@@ -277,7 +277,7 @@ describe.each([['postgres', postgresKind], ['mysql', mariaKind]] as const)('Avro
     cleanups.push(() => w.stop());
     // The real sink runner, with its own codec instance (a consumer process knows only the registry).
     const sinkAc = new AbortController();
-    const sinkRun = runSink({ cfg, sink: cfg.sinks[0]!, kafka, codec: createCodec(cfg), log: createLogger(process.env.CDC_LOG_LEVEL ?? 'error'), signal: sinkAc.signal, sessionTimeoutMs: 6000 });
+    const sinkRun = runSink({ cfg, sink: cfg.sinks[0]!, kafka, codec: createCodec(cfg, kafka), log: createLogger(process.env.CDC_LOG_LEVEL ?? 'error'), signal: sinkAc.signal, sessionTimeoutMs: 6000 });
     let sinkFailure: unknown;
     sinkRun.catch((err: unknown) => (sinkFailure = err));
     cleanups.push(async () => {
@@ -401,7 +401,7 @@ async function readParked(kafka: Kafka, topic: string): Promise<{ id: string; re
 
 /** Ops per row id in a table topic (diagnostics). */
 async function topicIds(kafka: Kafka, cfg: PipelineConfig, topic: string): Promise<Map<string, string[]>> {
-  const codec = createCodec(cfg);
+  const codec = createCodec(cfg, kafka);
   const consumer = kafka.consumer({ groupId: uniq('diag'), allowAutoTopicCreation: false, maxWaitTimeInMs: 200 });
   const out = new Map<string, string[]>();
   let last = Date.now();
@@ -421,6 +421,7 @@ async function topicIds(kafka: Kafka, cfg: PipelineConfig, topic: string): Promi
     await waitFor('diag topic quiet', async () => Date.now() - last > 2000, 30_000);
   } finally {
     await consumer.disconnect();
+    await codec.close?.();
   }
   return out;
 }

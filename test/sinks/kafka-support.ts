@@ -1,10 +1,10 @@
 import type { Kafka } from 'kafkajs';
 import { type PipelineConfig, pipelineConfig } from '../../config/schema.js';
 import type { SourceRecord } from '../../connectors/source.js';
+import { createCodec } from '../../pipeline/codec.js';
 import { createPublisher, type Publisher } from '../../pipeline/publisher.js';
 import { runSink } from '../../pipeline/sink-runner.js';
 import { sourceTopics } from '../../pipeline/topics.js';
-import { jsonCodec } from '../../schemas/codec/json.js';
 import type { ChangeEvent, TransactionEvent } from '../../schemas/change-event.js';
 import { createLogger } from '../../util/log.js';
 import { TEST_RETRY } from '../../util/retry.js';
@@ -21,14 +21,23 @@ export function testPipeline(sinks: Record<string, unknown>[], o: { partitions?:
   });
 }
 
+/** A publisher with the pipeline's own codec (JSON, schemas by reference unless the config says otherwise). */
 export async function testPublisher(kafka: Kafka, cfg: PipelineConfig, source = 'src'): Promise<Publisher> {
-  return createPublisher({
+  const codec = createCodec(cfg, kafka);
+  const p = await createPublisher({
     kafka,
-    codec: jsonCodec(),
+    codec,
     topics: sourceTopics(cfg.kafka.topicPrefix ?? cfg.name, source),
     sourceName: source,
     topicSpec: { partitions: cfg.kafka.partitions, replicationFactor: 1 },
   });
+  return {
+    publish: (b) => p.publish(b),
+    async close() {
+      await p.close();
+      await codec.close?.();
+    },
+  };
 }
 
 /** Runs sink `name` of the config in this process until `stop()`. */
@@ -36,7 +45,8 @@ export function startSink(cfg: PipelineConfig, name: string, kafka: Kafka = test
   const ac = new AbortController();
   const sink = cfg.sinks.find((s) => s.name === name)!;
   const log = createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ sink: name });
-  const done = runSink({ cfg, sink, kafka, codec: jsonCodec(), log, signal: ac.signal, retry: TEST_RETRY, sessionTimeoutMs, ...extra });
+  const codec = createCodec(cfg, kafka);
+  const done = runSink({ cfg, sink, kafka, codec, log, signal: ac.signal, retry: TEST_RETRY, sessionTimeoutMs, ...extra }).finally(() => codec.close?.());
   done.catch(() => undefined);
   return {
     done,
