@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import mysql from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { PipelineConfig, SourceConfig } from '../../config/schema.js';
@@ -21,7 +20,8 @@ import { type HistoryRecord, type LoadedHistory, type SchemaHistoryStore, applyR
 import { readPrivileges, readReplicas, readSettings, settingProblems } from './validate.js';
 
 /** `source.version` of the events this build writes. */
-export const CONNECTOR_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+export { CONNECTOR_VERSION } from '../version.js';
+import { CONNECTOR_VERSION } from '../version.js';
 
 const lagSeconds = gauge('cdc_mysql_binlog_lag_seconds', 'Now minus the commit time of the last binlog transaction read', ['source']);
 const ddlCount = counter('cdc_mysql_ddl_total', 'DDL statements recorded in the schema history', ['source']);

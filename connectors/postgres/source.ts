@@ -14,8 +14,8 @@ import { ReplicationConnection, type ReplicationStream } from './replication-str
 import { ensureHeartbeatTable, ensurePublication, planTables, slotInfo, writeHeartbeat } from './setup.js';
 import { validateServer } from './validate.js';
 
-/** `source.version` of the events this build writes. */
-export const CONNECTOR_VERSION = '0.1.0';
+export { CONNECTOR_VERSION } from '../version.js';
+import { CONNECTOR_VERSION } from '../version.js';
 
 const retainedWal = gauge('cdc_pg_slot_retained_wal_bytes', 'WAL the replication slot keeps on the source (pg_current_wal_lsn - restart_lsn)', ['source', 'slot']);
 const confirmedLag = gauge('cdc_pg_slot_confirmed_lag_bytes', 'WAL between the source end and the LSN the connector confirmed', ['source', 'slot']);

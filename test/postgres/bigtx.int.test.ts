@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLsn } from '../../connectors/postgres/lsn.js';
 import { repoRoot } from '../../infra/servers.js';
@@ -58,7 +59,20 @@ describe('postgres source: one big transaction', () => {
 
   it(`streams ${ROWS} rows of one transaction with connector RSS below ${RSS_LIMIT_MB} MB`, { timeout: 900_000 }, async () => {
     const out = openSync(logFile, 'a');
-    proc = spawn(process.execPath, [join(repoRoot, 'bin/cdc.js'), 'run', '-c', cfgFile, '--only', 'pg'], { cwd: repoRoot, stdio: ['ignore', out, out] });
+    // The CLI as deployed: compiled JavaScript (here one esbuild bundle, packages from
+    // node_modules), not the TypeScript sources through tsx, whose compiler adds ~40 MB of RSS.
+    const bundle = join(repoRoot, 'node_modules', '.cache', 'cdc-bigtx', 'cdc.mjs');
+    await build({
+      stdin: { contents: "import { main } from './cli/main.ts';\nprocess.exit(await main(process.argv));\n", resolveDir: repoRoot, loader: 'ts', sourcefile: 'cdc-entry.ts' },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      outfile: bundle,
+      logLevel: 'error',
+    });
+    proc = spawn(process.execPath, [bundle, 'run', '-c', cfgFile, '--only', 'pg'], { cwd: repoRoot, stdio: ['ignore', out, out] });
     const pid = proc.pid!;
     for (let i = 0; (await db.q(`select 1 from pg_replication_slots where slot_name = $1 and active`, [db.name])).length === 0; i++) {
       if (i > 600) throw new Error(`no slot; log:\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
