@@ -1,4 +1,8 @@
 import type { Kafka } from 'kafkajs';
+import { kafkaSchemaStore } from '../pipeline/schema-store.js';
+import { pipelineTopics } from '../pipeline/topics.js';
+import { jsonCodec } from '../schemas/codec/json.js';
+import type { EventCodec } from '../schemas/codec/types.js';
 
 /** Kafka admin chores shared by the source harnesses. */
 
@@ -41,4 +45,19 @@ export function deleteTopicsOn(kafka: Kafka, prefix: string): Promise<void> {
     const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
     if (mine.length > 0) await admin.deleteTopics({ topics: mine }).catch(() => undefined);
   });
+}
+
+/**
+ * JSON codecs for reading a pipeline's topics in tests, one per topic prefix (the first part of a
+ * topic name, as the tests name them): records that name their schema by reference
+ * (`cdc.schema.ref`) resolve it from that prefix's `<prefix>.schemas` topic.
+ */
+export function topicCodecs(kafka: Kafka): (topic: string) => EventCodec {
+  const codecs = new Map<string, EventCodec>();
+  return (topic) => {
+    const prefix = topic.split('.')[0]!;
+    let c = codecs.get(prefix);
+    if (!c) codecs.set(prefix, (c = jsonCodec({ store: kafkaSchemaStore({ kafka, topic: pipelineTopics(prefix).schemas, topicSpec: { partitions: 1, replicationFactor: 1 } }) })));
+    return c;
+  };
 }

@@ -21,13 +21,19 @@ describe.skipIf(process.env['CDC_SKIP_CLUSTER_TEST'] === '1')('kafka-cluster', (
       clientId: 'infra-cluster-test',
       brokers: cluster.bootstrap.split(','),
       logLevel: logLevel.NOTHING,
-      retry: { retries: 10, initialRetryTime: 200 },
+      // Patient: after the kill, partitions led by the dead node move once the controller fences it (broker.session.timeout.ms).
+      retry: { retries: 30, initialRetryTime: 200, maxRetryTime: 2000 },
     });
     const topic = `infra-cluster-${randomUUID()}`;
     const admin = kafka.admin();
     await admin.connect();
-    const described = await admin.describeCluster();
-    expect(described.brokers.map((b) => b.nodeId).sort()).toEqual([1, 2, 3]);
+    // A node registers with the controller quorum a moment after its port opens: wait for all three.
+    let nodes: number[] = [];
+    for (let i = 0; i < 120 && nodes.length < 3; i++) {
+      nodes = (await admin.describeCluster()).brokers.map((b) => b.nodeId).sort();
+      if (nodes.length < 3) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(nodes).toEqual([1, 2, 3]);
     await ensureTopics(admin, { [topic]: { partitions: 3, replicationFactor: 3 } });
     // Every node learns of the topic a little later: a node may still answer "unknown topic".
     let meta: Awaited<ReturnType<typeof admin.fetchTopicMetadata>> | undefined;

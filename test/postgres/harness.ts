@@ -13,7 +13,7 @@ import { type ChangeEvent, HEADER, type TransactionEvent, jsonCodec } from '../.
 import { type Logger, createLogger } from '../../util/log.js';
 import { TEST_RETRY, retry } from '../../util/retry.js';
 import { env, testKafka, uniq } from '../helpers.js';
-import { createTopicOn, deleteTopicsOn, waitForTopicsOn } from '../kafka-admin.js';
+import { createTopicOn, deleteTopicsOn, topicCodecs, waitForTopicsOn } from '../kafka-admin.js';
 
 export const kafka = testKafka();
 
@@ -201,18 +201,18 @@ export const waitForTopics = (topics: string[], timeoutMs = 60_000): Promise<voi
 export const createTopic = (topic: string, partitions: number, configs: Record<string, string> = {}): Promise<void> => createTopicOn(kafka, topic, partitions, configs);
 export const deleteTopics = (prefix: string): Promise<void> => deleteTopicsOn(kafka, prefix);
 
-const codec = jsonCodec();
+const codecOf = topicCodecs(kafka);
 
 function headers(m: Msg): Record<string, string> {
   return Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)]));
 }
 
 export async function changeEvent(m: Msg): Promise<ChangeEvent | null> {
-  return codec.decodeChange({ key: m.key, value: m.value, headers: headers(m) });
+  return codecOf(m.topic).decodeChange({ key: m.key, value: m.value, headers: headers(m) });
 }
 
 export async function txEvent(m: Msg): Promise<TransactionEvent> {
-  return codec.decodeTransaction({ key: m.key, value: m.value, headers: headers(m) });
+  return codecOf(m.topic).decodeTransaction({ key: m.key, value: m.value, headers: headers(m) });
 }
 
 /** Decoded change events (tombstones dropped), truncates counted once (they go to every partition). */
@@ -220,7 +220,7 @@ export async function changes(msgs: Msg[]): Promise<ChangeEvent[]> {
   const out: ChangeEvent[] = [];
   const seenTruncates = new Set<string>();
   for (const m of msgs) {
-    if (m.value === null || !m.headers?.[HEADER.schema]) continue;
+    if (m.value === null || (!m.headers?.[HEADER.schema] && !m.headers?.[HEADER.schemaRef])) continue;
     const e = await changeEvent(m);
     if (!e) continue;
     if (e.op === 't') {
