@@ -226,9 +226,22 @@ export async function withTopicRefresh(
  * split the partitions; a dead worker's partitions move to the others after the session timeout,
  * and the new owner resumes at the offset the replica stored.
  */
+/** The group consumer of a sink worker (read_committed, session timeout from the options). */
+export function sinkKafkaConsumer(o: SinkConsumerOptions, fetch: { maxBytesPerPartition: number; maxWaitTimeInMs: number }): Consumer {
+  const sessionTimeout = o.sessionTimeoutMs ?? 30_000;
+  return o.kafka.consumer({
+    groupId: o.groupId,
+    sessionTimeout,
+    heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
+    maxBytesPerPartition: o.maxBytesPerPartition ?? fetch.maxBytesPerPartition,
+    maxWaitTimeInMs: fetch.maxWaitTimeInMs,
+    allowAutoTopicCreation: false,
+    readUncommitted: false,
+  });
+}
+
 export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
   const { kafka, sink, cfg, log, signal } = o;
-  const groupId = o.groupId;
   const retryOpts: Partial<RetryOptions> = {
     ...o.retry,
     signal,
@@ -237,15 +250,7 @@ export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
   };
 
   await withTopicRefresh(o, [], async (topics) => {
-    const consumer: Consumer = kafka.consumer({
-      groupId,
-      sessionTimeout: o.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.max(500, Math.floor((o.sessionTimeoutMs ?? 30_000) / 10)),
-      maxBytesPerPartition: o.maxBytesPerPartition ?? 4 * 1024 * 1024,
-      maxWaitTimeInMs: 500,
-      allowAutoTopicCreation: false,
-      readUncommitted: false,
-    });
+    const consumer: Consumer = sinkKafkaConsumer(o, { maxBytesPerPartition: 4 * 1024 * 1024, maxWaitTimeInMs: 500 });
     const admin = kafka.admin();
     /** Next offset the replica holds per partition (null: none stored); absent: not loaded yet. */
     const stored = new Map<string, string | null>();

@@ -3,7 +3,7 @@ import { CdcError, PoisonRecordError } from '../schemas/errors.js';
 import { type OffsetAdvance, partitionKey, type SinkChange, type SinkTransaction } from '../sinks/index.js';
 import { counter } from '../util/metrics.js';
 import { sleep } from '../util/retry.js';
-import { decodeMessages, deadLetterHooks, headerMap, type SinkConsumerOptions, tableTopicMatcher, withTopicRefresh } from './consumer.js';
+import { decodeMessages, deadLetterHooks, headerMap, type SinkConsumerOptions, sinkKafkaConsumer, tableTopicMatcher, withTopicRefresh } from './consumer.js';
 import { type BufferedChange, type Step, TransactionMerger } from './transaction-merger.js';
 
 const txApplied = counter('cdc_sink_transactions_total', 'Source transactions applied atomically (transaction mode)', ['sink']);
@@ -21,20 +21,11 @@ const txApplied = counter('cdc_sink_transactions_total', 'Source transactions ap
  */
 export async function runTransactionConsumer(o: SinkConsumerOptions): Promise<void> {
   const { kafka, sink, cfg, log, signal } = o;
-  const groupId = o.groupId;
   const tableSource = tableTopicMatcher(o.sources);
   const txTopics = o.sources.map((s) => s.transaction);
 
   await withTopicRefresh(o, txTopics, async (topics) => {
-    const consumer: Consumer = kafka.consumer({
-      groupId,
-      sessionTimeout: o.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.max(500, Math.floor((o.sessionTimeoutMs ?? 30_000) / 10)),
-      maxBytesPerPartition: o.maxBytesPerPartition ?? 2 * 1024 * 1024,
-      maxWaitTimeInMs: 200,
-      allowAutoTopicCreation: false,
-      readUncommitted: false,
-    });
+    const consumer: Consumer = sinkKafkaConsumer(o, { maxBytesPerPartition: 2 * 1024 * 1024, maxWaitTimeInMs: 200 });
     const admin: Admin = kafka.admin();
     const mergers = o.sources.map((s) => new TransactionMerger(partitionKey(s.transaction, 0)));
     const stored = new Map<string, string | null>();
