@@ -142,7 +142,10 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
     allowAutoTopicCreation: false,
     // An idempotent producer must not give up: the source simply waits (and keeps its WAL /
     // binlog position) until Kafka is back.
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+    // Transactional: a transaction begun right after a commit often gets CONCURRENT_TRANSACTIONS
+    // while the coordinator still writes the markers; retried after 200 ms that cost ~170 ms at
+    // p90 per transaction (measured: 10 ms first retry -> p90 14 ms). Back-off still grows to 5 s.
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: transactional ? 10 : 200, maxRetryTime: 5_000 },
     ...(transactional ? { transactionalId: `cdc-source-${o.topics.prefix}`, transactionTimeout: 60_000 } : {}),
   });
   const admin: Admin = o.kafka.admin();
