@@ -295,7 +295,12 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
           const per = nodes.map((n) => dumps.get(n.name)!.find((l) => JSON.parse(l)[0] === k) ?? '(absent)');
           if (new Set(per).size > 1) lines.push(`key ${k}: ${nodes.map((n, i) => `${n.name}=${per[i]}`).join(' | ')}`);
         }
-        const errs = procs.map((p) => `${p.node}: ${p.logs.filter((l) => /"level":(40|50|60)/.test(l)).slice(-6).join('\n')}`);
+        // Warnings and errors, and plain-text lines (the CLI's own "error: ..." before exiting).
+        // The restarted node: its last lines whatever their level (it logs at info).
+        const errs = procs.map(
+          (p) =>
+            `${p.node} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'}): ${(p.node === o.kill ? p.logs : p.logs.filter((l) => /"level":(40|50|60)/.test(l) || !l.startsWith('{'))).slice(-8).join('\n')}`,
+        );
         return `${lines.slice(0, 20).join('\n')}\n${errs.join('\n')}`;
       },
     );
