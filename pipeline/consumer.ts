@@ -116,7 +116,7 @@ export async function decodeMessages(codec: EventCodec, topic: string, partition
       if (event) out.changes.push({ event, ref: { topic, partition, offset: m.offset } });
     } catch (err) {
       // Not the record's fault (e.g. the schema topic could not be read now): retry the batch.
-      if (isRetriable(err) && !(err instanceof PoisonRecordError)) throw err;
+      if (isRetriable(err)) throw err;
       const poison = err instanceof PoisonRecordError;
       out.poison.push({ topic, partition, message: m, reason: (err as Error).message, code: poison ? 'UNDECODABLE' : 'DECODE_ERROR' });
     }

@@ -348,16 +348,22 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
     chain = p.catch(() => undefined);
     return p;
   };
-  const flushCheckpoint = (): Promise<void> =>
+  /**
+   * Sends the pending checkpoint (its events are acknowledged already; first, so a newer checkpoint
+   * in `out` lands after it), then `out`; `next` becomes the pending one once Kafka has them. A
+   * failure keeps the pending checkpoint for the next try.
+   */
+  const sendCarrying = (out: Outgoing[], next: Outgoing[]): Promise<void> =>
     serially(async () => {
       const cp = pendingCheckpoint;
       pendingCheckpoint = [];
       try {
-        if (cp.length > 0) await send(producer, cp);
+        await send(producer, [...cp, ...out]);
       } catch (err) {
         if (pendingCheckpoint.length === 0) pendingCheckpoint = cp;
         throw err;
       }
+      pendingCheckpoint = next;
     });
 
   return {
@@ -380,26 +386,15 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
         try {
           // The checkpoint is sent only after its batch's events are acknowledged: a failure in
           // between leaves the stored checkpoint behind the events (replay), never ahead (loss).
-          await serially(async () => {
-            const cp = pendingCheckpoint;
-            pendingCheckpoint = [];
-            // A batch without events has nothing to wait for: its checkpoint goes now.
-            const now = events.length === 0 ? checkpoint : [];
-            try {
-              await send(producer, [...events, ...cp, ...now]);
-            } catch (err) {
-              pendingCheckpoint = cp;
-              throw err;
-            }
-            if (events.length > 0 && checkpoint.length > 0) pendingCheckpoint = checkpoint;
-          });
+          // A batch without events has nothing to wait for: its checkpoint goes now.
+          await (events.length === 0 ? sendCarrying(checkpoint, []) : sendCarrying(events, checkpoint));
         } catch (err) {
           throw kafkaError('Kafka publish failed', err);
         }
         if (pendingCheckpoint.length > 0) {
           checkpointTimer = setTimeout(() => {
             checkpointTimer = null;
-            flushCheckpoint().catch((err: unknown) => logger().warn({ source: o.sourceName, err: (err as Error).message }, 'writing the checkpoint failed; the next batch carries it'));
+            sendCarrying([], []).catch((err: unknown) => logger().warn({ source: o.sourceName, err: (err as Error).message }, 'writing the checkpoint failed; the next batch carries it'));
           }, 1000);
           checkpointTimer.unref();
         }
@@ -411,7 +406,7 @@ export async function createPublisher(o: PublisherOptions): Promise<Publisher> {
       if (closed) return;
       closed = true;
       if (checkpointTimer) clearTimeout(checkpointTimer);
-      await flushCheckpoint().catch(() => undefined);
+      await sendCarrying([], []).catch(() => undefined);
       await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
     },
   };

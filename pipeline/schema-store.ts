@@ -16,9 +16,7 @@ export interface KafkaSchemaStoreOptions {
   readTimeoutMs?: number;
 }
 
-export interface KafkaSchemaStore extends SchemaStore {
-  close(): Promise<void>;
-}
+export type KafkaSchemaStore = Required<SchemaStore>;
 
 /** `sha256:<base64url>` of the schema's JSON text: the same text always gets the same name. */
 export function schemaRef(text: string): string {
@@ -122,9 +120,10 @@ export function kafkaSchemaStore(o: KafkaSchemaStoreOptions): KafkaSchemaStore {
     async put(schema) {
       const text = JSON.stringify(schema);
       const ref = schemaRef(text);
-      if (schemas.has(ref) && !writes.has(ref)) return ref;
       let w = writes.get(ref);
       if (!w) {
+        // Read from the topic: already durable.
+        if (schemas.has(ref)) return ref;
         w = (async () => {
           await prepare();
           await producer!.send({ topic: o.topic, acks: -1, messages: [{ key: ref, value: text }] });

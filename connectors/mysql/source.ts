@@ -20,7 +20,6 @@ import { type HistoryRecord, type LoadedHistory, type SchemaHistoryStore, applyR
 import { readPrivileges, readReplicas, readSettings, settingProblems } from './validate.js';
 
 /** `source.version` of the events this build writes. */
-export { CONNECTOR_VERSION } from '../version.js';
 import { CONNECTOR_VERSION } from '../version.js';
 
 const lagSeconds = gauge('cdc_mysql_binlog_lag_seconds', 'Now minus the commit time of the last binlog transaction read', ['source']);

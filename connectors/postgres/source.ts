@@ -14,7 +14,6 @@ import { ReplicationConnection, type ReplicationStream } from './replication-str
 import { ensureHeartbeatTable, ensurePublication, planTables, slotInfo, writeHeartbeat } from './setup.js';
 import { validateServer } from './validate.js';
 
-export { CONNECTOR_VERSION } from '../version.js';
 import { CONNECTOR_VERSION } from '../version.js';
 
 const retainedWal = gauge('cdc_pg_slot_retained_wal_bytes', 'WAL the replication slot keeps on the source (pg_current_wal_lsn - restart_lsn)', ['source', 'slot']);

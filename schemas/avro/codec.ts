@@ -27,7 +27,7 @@ export interface AvroCodecOptions {
   /** Compatibility level set on subjects this codec creates. @defaultValue BACKWARD */
   compatibility?: CompatibilityLevel;
   /** Where JSON records written before a switch to Avro name their schemas (`cdc.schema.ref`). */
-  jsonSchemaStore?: SchemaStore & { close?(): Promise<void> };
+  jsonSchemaStore?: SchemaStore;
 }
 
 export interface AvroCodec extends EventCodec {

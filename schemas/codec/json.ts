@@ -13,23 +13,20 @@ import { type EncodedRecord, type EventCodec, HEADER, type SchemaStore } from '.
  * instead of carrying it (`cdc.schema`, ~2 KB for a 10-column table): smaller records, bigger
  * batches, less to decode. Decoding accepts both kinds, so a topic may hold a mix.
  */
-export function jsonCodec(opts: { store?: SchemaStore & { close?(): Promise<void> }; inline?: boolean } = {}): EventCodec {
+export function jsonCodec(opts: { store?: SchemaStore; inline?: boolean } = {}): EventCodec {
   const store = opts.store;
-  /** Write schemas whole even with a store (the store then only resolves references of older records). */
-  const inline = opts.inline ?? store === undefined;
+  /** Whole schemas: without a store, or when asked (the store then only resolves older records' references). */
+  const inline = opts.inline === true || store === undefined;
   // Events of one table share one schema object until it changes: serialise it once.
   const schemaText = new WeakMap<TableSchema, string>();
   const parsedSchema = new Map<string, TableSchema>();
   const refs = new WeakMap<TableSchema, string>();
 
-  const schemaHeaders = async (s: TableSchema): Promise<Record<string, string>> => {
-    if (inline || !store) return { [HEADER.schema]: schemaHeader(s) };
-    let ref = refs.get(s);
-    if (ref === undefined) {
-      ref = await store.put(s);
-      refs.set(s, ref);
-    }
-    return { [HEADER.schemaRef]: ref };
+  /** The reference of a schema object, stored on first use (once per table version). */
+  const refOf = async (s: TableSchema): Promise<string> => {
+    const ref = await store!.put(s);
+    refs.set(s, ref);
+    return ref;
   };
 
   const schemaOf = async (r: EncodedRecord): Promise<TableSchema> => {
@@ -73,7 +70,10 @@ export function jsonCodec(opts: { store?: SchemaStore & { close?(): Promise<void
       return {
         key: key === null ? null : Buffer.from(JSON.stringify(key)),
         value: Buffer.from(JSON.stringify(envelope)),
-        headers: { ...(await schemaHeaders(e.schema)), [HEADER.position]: encodePosition(e.position) },
+        headers: {
+          [inline ? HEADER.schema : HEADER.schemaRef]: inline ? schemaHeader(e.schema) : (refs.get(e.schema) ?? (await refOf(e.schema))),
+          [HEADER.position]: encodePosition(e.position),
+        },
       };
     },
     async decodeChange(r) {

@@ -37,4 +37,6 @@ export interface SchemaStore {
   put(schema: TableSchema): Promise<string>;
   /** The schema a reference names. Throws PoisonRecordError when the store has none by that name. */
   get(ref: string): Promise<TableSchema>;
+  /** Releases the store's connections, if it has any. */
+  close?(): Promise<void>;
 }
