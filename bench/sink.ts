@@ -22,6 +22,8 @@
  * Every replica is compared with the source (per table: row count and a checksum of the source's
  * columns).
  *
+ * `--keep` leaves the topics and databases in place (to profile a stage against the same backlog).
+ *
  * Results: bench/results/sink-<workload>-<time>.json and bench/results/sink.md (latest run per
  * workload). The machine is shared: load averages are recorded; re-run when it is quiet.
  */
@@ -33,6 +35,7 @@ import pg from 'pg';
 import { type PipelineConfig, pipelineConfig } from '../config/schema.js';
 import { createSource } from '../connectors/index.js';
 import { repoRoot } from '../infra/servers.js';
+import { cpuMeter, serverPid } from './cpu.js';
 import { createCodec } from '../pipeline/codec.js';
 import { createKafka } from '../pipeline/kafka.js';
 import { runSource } from '../pipeline/source-runner.js';
@@ -77,6 +80,13 @@ async function q(url: string, sql: string, params: unknown[] = []) {
   } finally {
     await c.end();
   }
+}
+
+/** One connection held for polling (a new connection per poll forks a backend each time: CPU the timed drain needs). */
+async function held(url: string): Promise<{ q(sql: string): Promise<Record<string, unknown>[]>; end(): Promise<void> }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  return { q: async (sql) => (await c.query(sql)).rows as Record<string, unknown>[], end: () => c.end() };
 }
 
 function sh(cmd: string, argv: string[], input?: string): void {
@@ -228,7 +238,8 @@ async function main(): Promise<void> {
   try {
     await run(prefix, dbs);
   } finally {
-    await cleanup(prefix, Object.values(dbs));
+    if (args.includes('--keep')) console.log(`kept: topics ${prefix}.*, databases ${Object.values(dbs).join(' ')} (drop them yourself)`);
+    else await cleanup(prefix, Object.values(dbs));
   }
 }
 
@@ -314,13 +325,22 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
   results.kafka = { topics: topics.length, partitions: ends.length, records };
 
   // 1. Native logical replication drains its backlog.
+  const runDir = join(repoRoot, '.run');
+  const servers = { 'pg-source': serverPid(runDir, 'pg-source'), 'pg-replica': serverPid(runDir, 'pg-replica'), kafka: serverPid(runDir, 'kafka') };
+  const nativeCpu = cpuMeter(servers);
   const tn = Date.now();
   await q(native, `alter subscription bench_sub_${tag} enable`);
-  await waitUntil(async () => (await q(native, `select count(*)::int as n from bench_marker`))[0]!.n === 1, 900_000, 20);
+  const nativePoll = await held(native);
+  await waitUntil(async () => (await nativePoll.q(`select count(*)::int as n from bench_marker`))[0]!.n === 1, 900_000, 20);
+  await nativePoll.end();
   const nativeMs = Date.now() - tn;
   const nativeSum = await checksum(native, w);
   console.log(`native subscription: ${sec(nativeMs)} s, ${Math.round(changes / (nativeMs / 1000))} rows/s, ${nativeSum === expected ? 'equal' : `DIFFERENT ${nativeSum} vs ${expected}`}`);
-  const runs: Record<string, unknown>[] = [{ name: 'postgresql-native-subscription', seconds: sec(nativeMs), rowsPerSecond: Math.round(changes / (nativeMs / 1000)), equal: nativeSum === expected }];
+  const nCpu = nativeCpu.since();
+  console.log(`  cpu seconds: ${JSON.stringify(nCpu)}`);
+  const runs: Record<string, unknown>[] = [
+    { name: 'postgresql-native-subscription', seconds: sec(nativeMs), rowsPerSecond: Math.round(changes / (nativeMs / 1000)), equal: nativeSum === expected, cpuSeconds: nCpu },
+  ];
   await q(native, `alter subscription bench_sub_${tag} disable`);
 
   // 2. Our sink, per run, from the same Kafka backlog, as worker processes (`cdc run --only`).
@@ -341,14 +361,22 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
         }),
       );
       let firstRow = 0;
+      const poll = await held(url);
+      let meter: ReturnType<typeof cpuMeter> | null = null;
+      let used: Record<string, number> = {};
       try {
         await waitUntil(
           async () => {
             try {
-              const rows = await q(url, `select topic, "partition" as p, next_offset::text as o from cdc_meta.offsets`);
-              if (!firstRow && rows.length > 0) firstRow = Date.now();
+              const rows = await poll.q(`select topic, "partition" as p, next_offset::text as o from cdc_meta.offsets`);
+              if (!firstRow && rows.length > 0) {
+                firstRow = Date.now();
+                meter = cpuMeter({ ...servers, ...Object.fromEntries(workers.map((p, i) => [`worker${i + 1}`, p.pid ?? null])) });
+              }
               const stored = new Map(rows.map((x) => [`${String(x.topic)}/${Number(x.p)}`, String(x.o)]));
-              return ends.every((e) => e.high === '0' || stored.get(`${e.topic}/${e.partition}`) === e.high);
+              const done = ends.every((e) => e.high === '0' || stored.get(`${e.topic}/${e.partition}`) === e.high);
+              if (done && meter) used = meter.since();
+              return done;
             } catch {
               return false;
             }
@@ -360,12 +388,14 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
         throw new Error(`${runName(r)}: ${(err as Error).message}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n') : ''}`);
       } finally {
         for (const p of workers) p.kill('SIGTERM');
+        await poll.end().catch(() => undefined);
       }
       const doneAt = Date.now();
       const sum = await checksum(url, w);
       const total = doneAt - ts;
       const apply = doneAt - (firstRow || ts);
       console.log(`sink ${r.mode} mode, ${r.workers} worker(s): ${sec(apply)} s from the first commit (${sec(total)} s with start-up), ${Math.round(changes / (apply / 1000))} rows/s, ${sum === expected ? 'equal' : `DIFFERENT ${sum}`}`);
+      console.log(`  cpu seconds: ${JSON.stringify(used)}`);
       runs.push({
         name: `cdc-sink-${r.mode}-mode-${r.workers}-worker${r.workers > 1 ? 's' : ''}`,
         seconds: sec(apply),
@@ -373,6 +403,7 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
         rowsPerSecond: Math.round(changes / (apply / 1000)),
         rowsPerSecondWithStartup: Math.round(changes / (total / 1000)),
         equal: sum === expected,
+        cpuSeconds: used,
         settings: { workers: r.workers, batchSize: sinkCfg.batchSize, concurrency: sinkCfg.concurrency, conflict: sinkCfg.conflict.strategy },
       });
       await new Promise((res) => setTimeout(res, 1000));

@@ -107,18 +107,30 @@ export interface Decoded {
 
 /** Decodes a run of one partition's messages; tombstones are skipped, undecodable records are poison. */
 export async function decodeMessages(codec: EventCodec, topic: string, partition: number, messages: KafkaMessage[]): Promise<Decoded> {
-  const out: Decoded = { changes: [], poison: [], messages: new Map() };
+  const changes: SinkChange[] = [];
+  const poison: DeadLetterRecord[] = [];
+  let byRef: Map<string, KafkaMessage> | undefined;
+  const out: Decoded = {
+    changes,
+    poison,
+    // Built when asked (a dead letter needs its original record): most batches never ask.
+    get messages() {
+      byRef ??= new Map(messages.map((m) => [`${partition}/${m.offset}`, m]));
+      return byRef;
+    },
+  };
   for (const m of messages) {
-    out.messages.set(`${partition}/${m.offset}`, m);
     if (m.value === null) continue;
     try {
-      const event = await codec.decodeChange({ key: m.key ?? null, value: m.value, headers: headerMap(m.headers) });
-      if (event) out.changes.push({ event, ref: { topic, partition, offset: m.offset } });
+      const r = { key: m.key ?? null, value: m.value, headers: headerMap(m.headers) };
+      let event = codec.decodeCached?.(r);
+      if (event === undefined) event = await codec.decodeChange(r);
+      if (event) changes.push({ event, ref: { topic, partition, offset: m.offset } });
     } catch (err) {
       // Not the record's fault (e.g. the schema topic could not be read now): retry the batch.
       if (isRetriable(err)) throw err;
-      const poison = err instanceof PoisonRecordError;
-      out.poison.push({ topic, partition, message: m, reason: (err as Error).message, code: poison ? 'UNDECODABLE' : 'DECODE_ERROR' });
+      const isPoison = err instanceof PoisonRecordError;
+      poison.push({ topic, partition, message: m, reason: (err as Error).message, code: isPoison ? 'UNDECODABLE' : 'DECODE_ERROR' });
     }
   }
   return out;

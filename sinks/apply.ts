@@ -78,6 +78,12 @@ export interface TablePlan {
  * the same text, so a key survives a type widening (int4 `1` → int8 `"1"`).
  */
 export function keyText(key: Row, columns: readonly string[]): string {
+  if (columns.length === 1) {
+    // The common single-column key without the array (same text as below, which tombstone hashes depend on).
+    const v = key[columns[0]!] ?? null;
+    if (typeof v === 'number') return `["${v}"]`;
+    if (typeof v === 'string') return `[${JSON.stringify(v)}]`;
+  }
   return JSON.stringify(columns.map((c) => normaliseKeyValue(key[c] ?? null)));
 }
 

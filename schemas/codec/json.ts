@@ -61,6 +61,22 @@ export function jsonCodec(opts: { store?: SchemaStore; inline?: boolean } = {}):
     return s;
   };
 
+  /** The event of a record whose schema is known: the parsed envelope itself, with schema and position added (no copy). */
+  const envelope = (r: EncodedRecord, schema: TableSchema): ChangeEvent => {
+    const position = r.headers[HEADER.position];
+    if (position === undefined) throw new PoisonRecordError(`record has no ${HEADER.position} header: not written by this pipeline`);
+    let env: ChangeEvent;
+    try {
+      env = JSON.parse(r.value!.toString('utf8')) as ChangeEvent;
+      if (!env || typeof env !== 'object' || !('op' in env) || !('source' in env)) throw new Error('not a change envelope');
+      env.schema = schema;
+      env.position = decodePosition(position);
+    } catch (err) {
+      throw new PoisonRecordError(`undecodable JSON change record: ${(err as Error).message}`, err);
+    }
+    return env;
+  };
+
   return {
     name: 'json',
     ...(store?.close ? { close: () => store.close!() } : {}),
@@ -78,16 +94,13 @@ export function jsonCodec(opts: { store?: SchemaStore; inline?: boolean } = {}):
     },
     async decodeChange(r) {
       if (r.value === null) return null;
-      const position = r.headers[HEADER.position];
-      if (position === undefined) throw new PoisonRecordError(`record has no ${HEADER.position} header: not written by this pipeline`);
-      const schema = await schemaOf(r);
-      try {
-        const env = JSON.parse(r.value.toString('utf8')) as Omit<ChangeEvent, 'schema' | 'position'>;
-        if (!env || typeof env !== 'object' || !('op' in env) || !('source' in env)) throw new Error('not a change envelope');
-        return { ...env, schema, position: decodePosition(position) };
-      } catch (err) {
-        throw new PoisonRecordError(`undecodable JSON change record: ${(err as Error).message}`, err);
-      }
+      return envelope(r, await schemaOf(r));
+    },
+    decodeCached(r) {
+      if (r.value === null) return null;
+      const whole = r.headers[HEADER.schema];
+      const schema = whole !== undefined ? parseSchema(whole) : parsedSchema.get(r.headers[HEADER.schemaRef] ?? '');
+      return schema === undefined ? undefined : envelope(r, schema);
     },
     async encodeTransaction(t) {
       const { position, ...rest } = t;

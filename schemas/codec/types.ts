@@ -15,6 +15,12 @@ export interface EventCodec {
   encodeChange(e: ChangeEvent): Promise<EncodedRecord>;
   /** Returns null for a tombstone. Throws PoisonRecordError for a record it cannot decode. */
   decodeChange(r: EncodedRecord): Promise<ChangeEvent | null>;
+  /**
+   * The same, synchronously, when everything the record needs is at hand (its schema already
+   * seen); undefined when it is not (call `decodeChange`). Sinks decode every record: an await per
+   * record costs as much as parsing it.
+   */
+  decodeCached?(r: EncodedRecord): ChangeEvent | null | undefined;
   encodeTransaction(t: TransactionEvent): Promise<EncodedRecord>;
   decodeTransaction(r: EncodedRecord): Promise<TransactionEvent>;
   /** Releases connections the codec opened (a schema store's), if any. */

@@ -16,8 +16,10 @@ export function lwwResolver(): ConflictResolver {
       const c = compareVersions(remote.version, local.version);
       if (c === 0) return { outcome: 'local' }; // the same change again (replay or source duplicate)
       if (c < 0) return { outcome: 'local', conflict: 'older' };
-      // Another origin's row or delete tombstone replaced (multi-master): recorded either way.
-      if (local.version.origin !== remote.version.origin) return { outcome: 'remote', conflict: 'origin-differs' };
+      // Another origin's row or delete tombstone replaced (multi-master): recorded either way. A row
+      // with no origin ('': the version columns' default) was never replicated (seeded on the
+      // replica before the sink ran): replacing it is no conflict.
+      if (local.version.origin !== remote.version.origin && local.version.origin !== '') return { outcome: 'remote', conflict: 'origin-differs' };
       return { outcome: 'remote' };
     },
   };

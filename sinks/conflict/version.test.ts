@@ -36,5 +36,7 @@ describe('row versions', () => {
     expect(lww.resolve({ version: v(1), exists: true }, { kind: 'upsert', row: {}, version: v(1) }, meta)).toEqual({ outcome: 'local' });
     expect(lww.resolve({ version: v(2), exists: false }, { kind: 'upsert', row: {}, version: v(1) }, meta)).toEqual({ outcome: 'local', conflict: 'older' });
     expect(lww.resolve({ version: v(1, 'b'), exists: true }, { kind: 'delete', row: null, version: v(2) }, meta)).toEqual({ outcome: 'remote', conflict: 'origin-differs' });
+    // A row seeded on the replica (version columns at their defaults) is replaced without a conflict.
+    expect(lww.resolve({ version: { tsUs: 0n, origin: '', order: '' }, exists: true }, { kind: 'upsert', row: {}, version: v(2) }, meta)).toEqual({ outcome: 'remote' });
   });
 });

@@ -29,11 +29,23 @@ const hex = (n: number, width: number): string => Math.max(0, Math.trunc(n)).toS
 
 /** 'X/Y' LSN text as 16 hex digits (sorts as the LSN does); zeros for anything unparsable. Plain strings: this runs per change. */
 function lsnHex(lsn: string | undefined): string {
+  // Consecutive changes share their commit LSN: remember the last one.
+  if (lsn === lastLsn) return lastHex;
+  const h = lsnHexOf(lsn);
+  lastLsn = lsn;
+  lastHex = h;
+  return h;
+}
+let lastLsn: string | undefined;
+let lastHex = '0000000000000000';
+const HEXDIGITS = /^[0-9A-Fa-f]+$/;
+
+function lsnHexOf(lsn: string | undefined): string {
   const slash = lsn ? lsn.indexOf('/') : -1;
   if (!lsn || slash < 1 || slash > 8 || lsn.length - slash - 1 < 1 || lsn.length - slash - 1 > 8) return '0000000000000000';
   const hi = lsn.slice(0, slash);
   const lo = lsn.slice(slash + 1);
-  if (!/^[0-9A-Fa-f]+$/.test(hi) || !/^[0-9A-Fa-f]+$/.test(lo)) return '0000000000000000';
+  if (!HEXDIGITS.test(hi) || !HEXDIGITS.test(lo)) return '0000000000000000';
   return hi.toLowerCase().padStart(8, '0') + lo.toLowerCase().padStart(8, '0');
 }
 

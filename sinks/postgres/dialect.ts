@@ -11,15 +11,27 @@ export function pgQuote(identifier: string): string {
 
 const q = pgQuote;
 
-/** Column arrays (one text[] parameter per column) from row-major cells. */
-function columnsOf(cells: Cell[][], width: number): (string | null)[][] {
-  const cols: (string | null)[][] = Array.from({ length: width }, () => new Array<string | null>(cells.length));
-  for (let r = 0; r < cells.length; r++) {
-    const row = cells[r]!;
-    for (let c = 0; c < width; c++) {
-      const v = row[c];
-      cols[c]![r] = v === null || v === undefined ? null : String(v);
+/** One element of a text[] literal: always quoted, `"` and `\\` escaped (NULL stays bare). */
+function arrayElement(v: Cell | undefined): string {
+  if (v === null || v === undefined) return 'NULL';
+  const t = typeof v === 'string' ? v : String(v);
+  if (t.indexOf('"') < 0 && t.indexOf('\\') < 0) return `"${t}"`;
+  return `"${t.replace(/[\\"]/g, '\\$&')}"`;
+}
+
+/**
+ * Column arrays (one text[] parameter per column) from row-major cells, as array literals: pg's
+ * own array serialisation runs two regular expressions per element, which the sink paid per cell.
+ */
+export function columnsOf(cells: Cell[][], width: number): string[] {
+  const cols: string[] = [];
+  for (let c = 0; c < width; c++) {
+    let lit = '{';
+    for (let r = 0; r < cells.length; r++) {
+      if (r > 0) lit += ',';
+      lit += arrayElement(cells[r]![c]);
     }
+    cols.push(`${lit}}`);
   }
   return cols;
 }
