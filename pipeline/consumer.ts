@@ -1,4 +1,4 @@
-import type { Admin, Batch, Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import { type Admin, type Batch, type Consumer, type IHeaders, type Kafka, type KafkaMessage, type PartitionAssigner, PartitionAssigners } from 'kafkajs';
 import type { SinkConfig } from '../config/schema.js';
 import type { EventCodec } from '../schemas/codec/types.js';
 import { isRetriable, PoisonRecordError } from '../schemas/errors.js';
@@ -7,6 +7,7 @@ import { type ApplyHooks, type DeadLetter, partitionKey, type Sink, type SinkCha
 import type { Logger } from '../util/log.js';
 import { counter, gauge } from '../util/metrics.js';
 import { retry, type RetryOptions, sleep } from '../util/retry.js';
+import { recordBalancedAssigner } from './assigner.js';
 import type { DeadLetterRecord, DeadLetterWriter } from './dead-letter.js';
 import type { SourceTopics } from './topics.js';
 
@@ -74,7 +75,8 @@ const lastHeader = new Map<string, { raw: Buffer; text: string }>();
 export function headerMap(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!h) return out;
-  for (const [k, v] of Object.entries(h)) {
+  for (const k in h) {
+    const v = h[k];
     if (v === undefined) continue;
     const one = Array.isArray(v) ? v[v.length - 1] : v;
     if (one === undefined) continue;
@@ -239,7 +241,7 @@ export async function withTopicRefresh(
  * and the new owner resumes at the offset the replica stored.
  */
 /** The group consumer of a sink worker (read_committed, session timeout from the options). */
-export function sinkKafkaConsumer(o: SinkConsumerOptions, fetch: { maxBytesPerPartition: number; maxWaitTimeInMs: number }): Consumer {
+export function sinkKafkaConsumer(o: SinkConsumerOptions, fetch: { maxBytesPerPartition: number; maxWaitTimeInMs: number }, assigners?: PartitionAssigner[]): Consumer {
   const sessionTimeout = o.sessionTimeoutMs ?? 30_000;
   return o.kafka.consumer({
     groupId: o.groupId,
@@ -249,6 +251,7 @@ export function sinkKafkaConsumer(o: SinkConsumerOptions, fetch: { maxBytesPerPa
     maxWaitTimeInMs: fetch.maxWaitTimeInMs,
     allowAutoTopicCreation: false,
     readUncommitted: false,
+    ...(assigners ? { partitionAssigners: assigners } : {}),
   });
 }
 
@@ -262,8 +265,12 @@ export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
   };
 
   await withTopicRefresh(o, [], async (topics) => {
-    const consumer: Consumer = sinkKafkaConsumer(o, { maxBytesPerPartition: 4 * 1024 * 1024, maxWaitTimeInMs: 500 });
     const admin = kafka.admin();
+    // Workers split the partitions by records, not by count (pipeline/assigner.ts); round robin for older members.
+    const consumer: Consumer = sinkKafkaConsumer(o, { maxBytesPerPartition: 4 * 1024 * 1024, maxWaitTimeInMs: 500 }, [
+      recordBalancedAssigner(admin, o.groupId, log),
+      PartitionAssigners.roundRobin,
+    ]);
     /** Next offset the replica holds per partition (null: none stored); absent: not loaded yet. */
     const stored = new Map<string, string | null>();
     /** Partitions checked against the replica since the last assignment. */

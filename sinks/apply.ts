@@ -102,8 +102,8 @@ export interface PlanOptions {
 export function mergeUnchanged(row: Row, prev: Row | null): Row {
   if (prev === null) return row;
   let out: Row | null = null;
-  for (const [k, v] of Object.entries(row)) {
-    if (isUnchanged(v) && k in prev && !isUnchanged(prev[k])) {
+  for (const k in row) {
+    if (isUnchanged(row[k]) && k in prev && !isUnchanged(prev[k])) {
       out ??= { ...row };
       out[k] = prev[k] ?? null;
     }
@@ -112,7 +112,7 @@ export function mergeUnchanged(row: Row, prev: Row | null): Row {
 }
 
 export function hasUnchanged(row: Row): boolean {
-  for (const v of Object.values(row)) if (isUnchanged(v)) return true;
+  for (const k in row) if (isUnchanged(row[k])) return true;
   return false;
 }
 

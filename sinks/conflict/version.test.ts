@@ -39,4 +39,13 @@ describe('row versions', () => {
     // A row seeded on the replica (version columns at their defaults) is replaced without a conflict.
     expect(lww.resolve({ version: { tsUs: 0n, origin: '', order: '' }, exists: true }, { kind: 'upsert', row: {}, version: v(2) }, meta)).toEqual({ outcome: 'remote' });
   });
+  it('log order keys sort as the LSNs do, whatever their case; unparsable LSNs are zeros', () => {
+    const k = (commitLsn: string, lsn: string, seq = 0) => logOrderKey({ kind: 'pg', lsn, commitLsn, seq });
+    expect(k('0/FFFFFFFF', '0/1') < k('1/0', '0/1')).toBe(true);
+    expect(k('0/a', '0/b')).toBe(k('0/A', '0/B'));
+    expect(k('0/A', '0/B')).toBe(`p000000000000000a${'0'.repeat(8)}000000000000000b`);
+    expect(k('x/1', '0/1')).toBe(`p${'0'.repeat(16)}${'0'.repeat(8)}0000000000000001`);
+    expect(k('0/1', '0/1', 2) > k('0/1', '0/2', 1)).toBe(true);
+    expect(k('', '123456789/1')).toBe(`p${'0'.repeat(16)}${'0'.repeat(8)}${'0'.repeat(16)}`);
+  });
 });

@@ -27,27 +27,30 @@ export function compareVersions(a: RowVersion, b: RowVersion): number {
 /** Lower-case hex of a non-negative safe integer, zero-padded to `width`. */
 const hex = (n: number, width: number): string => Math.max(0, Math.trunc(n)).toString(16).padStart(width, '0');
 
-/** 'X/Y' LSN text as 16 hex digits (sorts as the LSN does); zeros for anything unparsable. Plain strings: this runs per change. */
-function lsnHex(lsn: string | undefined): string {
-  // Consecutive changes share their commit LSN: remember the last one.
-  if (lsn === lastLsn) return lastHex;
-  const h = lsnHexOf(lsn);
-  lastLsn = lsn;
-  lastHex = h;
+/** Commit LSNs repeat for every change of a transaction: the last one's hex is remembered. */
+function commitLsnHex(lsn: string | undefined): string {
+  if (lsn === lastCommitLsn) return lastCommitHex;
+  const h = lsnHex(lsn);
+  lastCommitLsn = lsn;
+  lastCommitHex = h;
   return h;
 }
-let lastLsn: string | undefined;
-let lastHex = '0000000000000000';
-const HEXDIGITS = /^[0-9A-Fa-f]+$/;
+let lastCommitLsn: string | undefined;
+let lastCommitHex = '';
 
-function lsnHexOf(lsn: string | undefined): string {
+/** 'X/Y' LSN text as 16 hex digits (sorts as the LSN does); zeros for anything unparsable. Plain strings: this runs per change. */
+function lsnHex(lsn: string | undefined): string {
   const slash = lsn ? lsn.indexOf('/') : -1;
-  if (!lsn || slash < 1 || slash > 8 || lsn.length - slash - 1 < 1 || lsn.length - slash - 1 > 8) return '0000000000000000';
-  const hi = lsn.slice(0, slash);
-  const lo = lsn.slice(slash + 1);
-  if (!HEXDIGITS.test(hi) || !HEXDIGITS.test(lo)) return '0000000000000000';
-  return hi.toLowerCase().padStart(8, '0') + lo.toLowerCase().padStart(8, '0');
+  if (!lsn || slash < 1 || slash > 8 || lsn.length - slash - 1 < 1 || lsn.length - slash - 1 > 8) return ZERO_LSN;
+  for (let i = 0; i < lsn.length; i++) {
+    if (i === slash) continue;
+    const c = lsn.charCodeAt(i);
+    // 0-9, A-F, a-f
+    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102))) return ZERO_LSN;
+  }
+  return lsn.slice(0, slash).toLowerCase().padStart(8, '0') + lsn.slice(slash + 1).toLowerCase().padStart(8, '0');
 }
+const ZERO_LSN = '0000000000000000';
 
 /** `mysql-bin.000042` → 42. */
 function binlogIndex(file: string): number {
@@ -62,7 +65,7 @@ function binlogIndex(file: string): number {
  * `SourcePosition`; it lives here because only LWW needs an order across partitions.
  */
 export function logOrderKey(p: SourcePosition): string {
-  if (p.kind === 'pg') return `p${lsnHex(p.commitLsn ?? p.lsn)}${hex(p.seq ?? 0, 8)}${lsnHex(p.lsn)}`;
+  if (p.kind === 'pg') return `p${commitLsnHex(p.commitLsn ?? p.lsn)}${hex(p.seq ?? 0, 8)}${lsnHex(p.lsn)}`;
   return `m${hex(binlogIndex(p.file), 8)}${hex(p.pos, 12)}${hex(p.seq ?? 0, 8)}`;
 }
 
