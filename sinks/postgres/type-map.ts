@@ -67,8 +67,8 @@ export function pgColumnType(col: ColumnSchema, source: TableSchema['dialect']):
 }
 
 const isArrayType = (type: string): boolean => type.endsWith('[]');
-const baseType = (type: string): string => type.replace(/(\[\])+$/, '');
-const isBytea = (type: string): boolean => baseType(type) === 'bytea';
+/** bytea, not bytea[] (format_type spells it so); a plain comparison: this runs per cell. */
+const isPlainBytea = (type: string): boolean => type === 'bytea';
 
 function arrayElementText(v: Exclude<ColumnValue, null | ColumnValue[]>, el: ColumnType): string {
   if (el.kind === 'bytes' && typeof v === 'string') return `\\x${Buffer.from(v, 'base64').toString('hex')}`;
@@ -94,7 +94,7 @@ const ZERO_DATE = /^0000-00-00/;
  */
 export function pgCell(v: ColumnValue, from: ColumnType, to: ReplicaColumn): string | null {
   if (v === null) return null;
-  if (isBytea(to.type) && !isArrayType(to.type)) {
+  if (isPlainBytea(to.type)) {
     if (typeof v !== 'string') throw new ValueError(`expected base64 text for bytea column ${to.name}, got ${typeof v}`);
     return from.kind === 'bytes' ? v : Buffer.from(v, 'utf8').toString('base64');
   }
@@ -136,7 +136,7 @@ export function pgCastType(type: string): string {
 
 /** SQL expression that turns the transported text `ref` into the column's type. */
 export function pgCellExpr(ref: string, to: ReplicaColumn): string {
-  if (isBytea(to.type) && !isArrayType(to.type)) return `decode(${ref}, 'base64')`;
+  if (isPlainBytea(to.type)) return `decode(${ref}, 'base64')`;
   return `${ref}::${pgCastType(to.type)}`;
 }
 
