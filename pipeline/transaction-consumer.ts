@@ -3,7 +3,7 @@ import { CdcError, PoisonRecordError } from '../schemas/errors.js';
 import { type OffsetAdvance, partitionKey, type SinkChange, type SinkTransaction } from '../sinks/index.js';
 import { counter } from '../util/metrics.js';
 import { sleep } from '../util/retry.js';
-import { decodeMessages, deadLetterHooks, headerMap, type SinkConsumerOptions, sinkKafkaConsumer, tableTopicMatcher, withTopicRefresh } from './consumer.js';
+import { decodeMessages, deadLetterHooks, fromOffset, headerMap, type SinkConsumerOptions, sinkKafkaConsumer, tableTopicMatcher, withTopicRefresh } from './consumer.js';
 import { type BufferedChange, type Step, TransactionMerger } from './transaction-merger.js';
 
 const txApplied = counter('cdc_sink_transactions_total', 'Source transactions applied atomically (transaction mode)', ['sink']);
@@ -82,7 +82,7 @@ export async function runTransactionConsumer(o: SinkConsumerOptions): Promise<vo
           return;
         }
       }
-      const msgs = expected === null ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) >= BigInt(expected));
+      const msgs = expected === null ? batch.messages : fromOffset(batch.messages, expected);
       const src = sourceOf(topic);
       const merger = mergers[src];
       if (!merger) return;

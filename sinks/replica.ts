@@ -81,6 +81,9 @@ function mergeOutcome(a: PlanOutcome, b: PlanOutcome): void {
   a.deletes += b.deletes;
 }
 
+/** No unchanged columns (shared; never pushed to). */
+const NONE: string[] = [];
+
 /** The horizon tombstone key: a truncate bounds every key of the table. */
 const ALL_KEYS = '*';
 
@@ -461,7 +464,8 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       const v: ColumnValue | undefined = row[b.source.name];
       out.push(v === undefined || isUnchanged(v) ? null : d.toCell(v, b.source.type, b.target));
     }
-    out.push(...versionCells(vb, version));
+    const v = versionCells(vb, version);
+    out.push(v[0]!, v[1]!, v[2]!);
     return out;
   }
 
@@ -595,8 +599,9 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     for (const u of upserts) {
       if (moved.has(u.op.keyText)) continue;
       const schema = u.op.change.event.schema;
-      const unchanged = schema.columns.filter((c) => isUnchanged(u.row[c.name])).map((c) => c.name);
-      const gk = `${schemaFingerprint(schema)}\u0000${unchanged.join('\u0000')}`;
+      let unchanged: string[] = NONE;
+      for (const c of schema.columns) if (isUnchanged(u.row[c.name])) (unchanged === NONE ? (unchanged = [c.name]) : unchanged.push(c.name));
+      const gk = unchanged.length === 0 ? schemaFingerprint(schema) : `${schemaFingerprint(schema)}\u0000${unchanged.join('\u0000')}`;
       let g = groups.get(gk);
       if (!g) groups.set(gk, (g = { schema, unchanged, rows: [] }));
       g.rows.push(u);
