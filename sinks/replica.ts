@@ -389,6 +389,21 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     return key.map((b) => d.toCell(row[b.source.name] ?? null, b.source.type, b.target));
   }
 
+  /** Cells of the keys the replica's key types can hold, with their key texts (same index). */
+  function convertibleKeys(key: Binding[], keys: { key: Row; keyText: string }[]): { cells: (string | number | null)[][]; texts: string[] } {
+    const cells: (string | number | null)[][] = [];
+    const texts: string[] = [];
+    for (const k of keys) {
+      try {
+        cells.push(keyCells(key, k.key));
+        texts.push(k.keyText);
+      } catch {
+        // An unconvertible key fails again (and is dead-lettered) when its row is written.
+      }
+    }
+    return { cells, texts };
+  }
+
   const versionBindings = (st: TableState): Binding[] => [
     binding(st, { name: VERSION_COLUMNS.ts, type: { kind: 'int', bits: 64 }, nullable: false, sourceType: 'bigint' }),
     binding(st, { name: VERSION_COLUMNS.origin, type: { kind: 'string' }, nullable: false, sourceType: 'text' }),
@@ -418,16 +433,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
       // Row versions and tombstones of each chunk of keys in one statement (the horizon with the first).
       let first = true;
       for (const part of chunks(keys, rowsPerStatement)) {
-        const cells: (string | number | null)[][] = [];
-        const texts: string[] = [];
-        for (const k of part) {
-          try {
-            cells.push(keyCells(kb, k.key));
-            texts.push(k.keyText);
-          } catch {
-            // An unconvertible key fails again (and is dead-lettered) when its row is written.
-          }
-        }
+        const { cells, texts } = convertibleKeys(kb, part);
         const hashes = first ? [ALL_KEYS] : [];
         first = false;
         if (withTombstones) {
@@ -707,16 +713,7 @@ export function createReplicaSink(o: ReplicaSinkOptions): Sink {
     const kb = keyBindings(st, schema);
     const cols = [...st.replica.columns.keys()];
     for (const part of chunks(keys, rowsPerStatement)) {
-      const cells: (string | number | null)[][] = [];
-      const texts: string[] = [];
-      for (const k of part) {
-        try {
-          cells.push(keyCells(kb, k.key));
-          texts.push(k.keyText);
-        } catch {
-          // an unconvertible key fails (and is dead-lettered) when its row is written
-        }
-      }
+      const { cells, texts } = convertibleKeys(kb, part);
       if (cells.length === 0) continue;
       const res = await q(s, d.readRowsJson(st.name, kb, cells, cols));
       for (const row of res.rows) out.set(texts[Number(row.i)]!, (typeof row.row_json === 'string' ? JSON.parse(row.row_json) : row.row_json) as Row);
