@@ -28,26 +28,33 @@ function readStat(pid: number): Stat | null {
   }
 }
 
-/** CPU seconds of `root` and its live descendants, plus its waited-for children. */
-export function treeCpu(root: number): number {
-  const all: Stat[] = [];
+/** Every process's stat, read once; `tree(root)` gives the CPU seconds of `root`, its live descendants and its waited-for children. */
+function processSnapshot(): { tree(root: number): number } {
+  const byPid = new Map<number, Stat>();
+  const kids = new Map<number, Stat[]>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     const s = readStat(Number(d));
-    if (s) all.push(s);
+    if (!s) continue;
+    byPid.set(s.pid, s);
+    const k = kids.get(s.ppid);
+    if (k) k.push(s);
+    else kids.set(s.ppid, [s]);
   }
-  const kids = new Map<number, Stat[]>();
-  for (const s of all) kids.set(s.ppid, [...(kids.get(s.ppid) ?? []), s]);
-  const r = all.find((s) => s.pid === root);
-  if (!r) return 0;
-  let total = r.own + r.children;
-  const stack = [...(kids.get(root) ?? [])];
-  while (stack.length > 0) {
-    const s = stack.pop()!;
-    total += s.own;
-    stack.push(...(kids.get(s.pid) ?? []));
-  }
-  return total;
+  return {
+    tree(root) {
+      const r = byPid.get(root);
+      if (!r) return 0;
+      let total = r.own + r.children;
+      const stack = [...(kids.get(root) ?? [])];
+      while (stack.length > 0) {
+        const s = stack.pop()!;
+        total += s.own;
+        stack.push(...(kids.get(s.pid) ?? []));
+      }
+      return total;
+    },
+  };
 }
 
 /** The pid in an infra server's pid file (`.run/<name>/<name>.pid`, or PostgreSQL's `data/postmaster.pid`). */
@@ -62,10 +69,15 @@ export function serverPid(runDir: string, name: string): number | null {
 
 /** Snapshots the CPU of named process trees; `since()` gives core-seconds used per name since then. */
 export function cpuMeter(roots: Record<string, number | null>): { since(): Record<string, number> } {
-  const at = Object.fromEntries(Object.entries(roots).map(([k, pid]) => [k, pid === null ? 0 : treeCpu(pid)]));
+  const read = (): Record<string, number> => {
+    const snap = processSnapshot();
+    return Object.fromEntries(Object.entries(roots).map(([k, pid]) => [k, pid === null ? 0 : snap.tree(pid)]));
+  };
+  const at = read();
   return {
     since() {
-      return Object.fromEntries(Object.entries(roots).map(([k, pid]) => [k, pid === null ? 0 : Math.round((treeCpu(pid) - at[k]!) * 100) / 100]));
+      const now = read();
+      return Object.fromEntries(Object.keys(roots).map((k) => [k, Math.round((now[k]! - at[k]!) * 100) / 100]));
     },
   };
 }

@@ -29,13 +29,19 @@ export function jsonCodec(opts: { store?: SchemaStore; inline?: boolean } = {}):
     return ref;
   };
 
-  const schemaOf = async (r: EncodedRecord): Promise<TableSchema> => {
+  /** The record's schema when no lookup is needed: carried whole, or a reference seen before. */
+  const knownSchema = (r: EncodedRecord): TableSchema | undefined => {
     const whole = r.headers[HEADER.schema];
     if (whole !== undefined) return parseSchema(whole);
     const ref = r.headers[HEADER.schemaRef];
-    if (ref === undefined) throw new PoisonRecordError(`record has no ${HEADER.schema} or ${HEADER.schemaRef} header: not written by this pipeline`);
-    const known = parsedSchema.get(ref);
+    return ref === undefined ? undefined : parsedSchema.get(ref);
+  };
+
+  const schemaOf = async (r: EncodedRecord): Promise<TableSchema> => {
+    const known = knownSchema(r);
     if (known) return known;
+    const ref = r.headers[HEADER.schemaRef];
+    if (ref === undefined) throw new PoisonRecordError(`record has no ${HEADER.schema} or ${HEADER.schemaRef} header: not written by this pipeline`);
     if (!store) throw new PoisonRecordError(`record refers to schema ${ref} and this reader has no schema store`);
     const s = await store.get(ref);
     parsedSchema.set(ref, s);
@@ -98,8 +104,7 @@ export function jsonCodec(opts: { store?: SchemaStore; inline?: boolean } = {}):
     },
     decodeCached(r) {
       if (r.value === null) return null;
-      const whole = r.headers[HEADER.schema];
-      const schema = whole !== undefined ? parseSchema(whole) : parsedSchema.get(r.headers[HEADER.schemaRef] ?? '');
+      const schema = knownSchema(r);
       return schema === undefined ? undefined : envelope(r, schema);
     },
     async encodeTransaction(t) {

@@ -1,6 +1,6 @@
 import type { RowVersion } from '../conflict/version.js';
 import { type Binding, type ColumnDef, type ConflictRow, lockKey, type QualifiedName, type ReplicaColumn, type SqlDialect, type SqlQuery, VERSION_COLUMNS } from '../dialect.js';
-import { pgCell, pgCellExpr, pgColumnType, pgDefaultLiteral } from './type-map.js';
+import { pgCell, pgCellExpr, pgColumnType, pgDefaultLiteral, quoteArrayElement } from './type-map.js';
 
 type Cell = string | number | null;
 
@@ -10,14 +10,6 @@ export function pgQuote(identifier: string): string {
 }
 
 const q = pgQuote;
-
-/** One element of a text[] literal: always quoted, `"` and `\\` escaped (NULL stays bare). */
-function arrayElement(v: Cell | undefined): string {
-  if (v === null || v === undefined) return 'NULL';
-  const t = typeof v === 'string' ? v : String(v);
-  if (t.indexOf('"') < 0 && t.indexOf('\\') < 0) return `"${t}"`;
-  return `"${t.replace(/[\\"]/g, '\\$&')}"`;
-}
 
 /**
  * Column arrays (one text[] parameter per column) from row-major cells, as array literals: pg's
@@ -29,7 +21,8 @@ export function columnsOf(cells: Cell[][], width: number): string[] {
     let lit = '{';
     for (let r = 0; r < cells.length; r++) {
       if (r > 0) lit += ',';
-      lit += arrayElement(cells[r]![c]);
+      const v = cells[r]![c];
+      lit += v === null || v === undefined ? 'NULL' : quoteArrayElement(typeof v === 'string' ? v : String(v));
     }
     cols.push(`${lit}}`);
   }

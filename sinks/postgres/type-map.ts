@@ -76,12 +76,18 @@ function arrayElementText(v: Exclude<ColumnValue, null | ColumnValue[]>, el: Col
   return String(v);
 }
 
+/** One element of an array literal: quoted, `"` and `\\` escaped (checked first: this runs per cell of every batch). */
+export function quoteArrayElement(t: string): string {
+  if (t.indexOf('"') < 0 && t.indexOf('\\') < 0) return `"${t}"`;
+  return `"${t.replace(/[\\"]/g, '\\$&')}"`;
+}
+
 /** A PostgreSQL array literal (`{"a","b"}`, nested for several dimensions). */
 export function pgArrayLiteral(v: ColumnValue[], el: ColumnType): string {
   const parts = v.map((x) => {
     if (x === null) return 'NULL';
     if (Array.isArray(x)) return pgArrayLiteral(x, el);
-    return `"${arrayElementText(x, el).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    return quoteArrayElement(arrayElementText(x, el));
   });
   return `{${parts.join(',')}}`;
 }
