@@ -17,6 +17,8 @@
  * the workload; then, timed:
  * - native: ALTER SUBSCRIPTION ENABLE until a marker row written after the workload arrives (apply
  *   is in commit order);
+ * - the ceiling of any kafkajs-based sink: a consumer process (bench/kafka-read.ts) that only reads
+ *   the backlog with the sink's fetch settings, then one that also JSON-parses every value;
  * - ours: for each run (`mode:workers`), `cdc run --only <sink>` worker processes drain the Kafka
  *   backlog into their own database, until every partition's stored offset is at the topic end.
  * Every replica is compared with the source (per table: row count and a checksum of the source's
@@ -271,6 +273,7 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
   await waitUntil(async () => (await q(native, `select count(*)::int as n from pg_subscription_rel where srsubstate <> 'r'`))[0]!.n === 0, 600_000, 200);
   await q(native, `alter subscription bench_sub_${tag} disable`);
 
+
   // Our source connector captures the same workload into Kafka (streaming only: the replicas hold the initial rows).
   const cfg: PipelineConfig = pipelineConfig.parse({
     name: prefix,
@@ -343,7 +346,22 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
   ];
   await q(native, `alter subscription bench_sub_${tag} disable`);
 
-  // 2. Our sink, per run, from the same Kafka backlog, as worker processes (`cdc run --only`).
+  // 2. The ceiling of any kafkajs-based sink: a consumer that only reads the same backlog (and one
+  // that also JSON-parses each value), with the sink's fetch settings.
+  for (const parse of [false, true]) {
+    const out = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', 'kafka-read.ts'), '--brokers', KAFKA, '--topics', topics.join(','), '--records', String(records), ...(parse ? ['--parse'] : [])], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
+    if (out.status !== 0) throw new Error(`kafka-read: ${out.stderr}`);
+    const r = JSON.parse(out.stdout.trim().split('\n').pop()!) as { records: number; seconds: number; cpuSeconds: number };
+    const name = parse ? 'kafkajs-read-and-JSON.parse-only' : 'kafkajs-read-only';
+    console.log(`${name}: ${sec(r.seconds * 1000)} s, ${Math.round(r.records / r.seconds)} records/s, cpu ${r.cpuSeconds.toFixed(2)} s`);
+    runs.push({ name, seconds: sec(r.seconds * 1000), rowsPerSecond: Math.round(changes / r.seconds), equal: null, cpuSeconds: { worker1: r.cpuSeconds }, ceiling: true });
+  }
+
+  // 3. Our sink, per run, from the same Kafka backlog, as worker processes (`cdc run --only`).
   const dir0 = mkdtempSync(join(tmpdir(), 'cdc-bench-'));
   const cfgFile = join(dir0, 'pipeline.json');
   writeFileSync(cfgFile, JSON.stringify({ ...cfg, log: { level: 'warn' } }));
@@ -434,7 +452,7 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
       const applier = workers.length > 0 ? workers.map(([, v]) => v.toFixed(2)).join(' + ') : '(in the servers)';
       const all = Object.values(cpu).reduce((a, b) => a + b, 0);
       const f = (v: number | undefined) => (v ?? 0).toFixed(2);
-      return `| ${x.name as string} | ${x.seconds as number}${x.secondsWithStartup ? ` (${x.secondsWithStartup as number} with start-up)` : ''} | ${x.rowsPerSecond as number} | ${applier} | ${f(cpu['pg-replica'])} | ${f(cpu['pg-source'])} | ${f(cpu.kafka)} | ${Math.round((all / changes) * 1e6)} | ${x.equal ? 'yes' : 'NO'} |`;
+      return `| ${x.name as string} | ${x.seconds as number}${x.secondsWithStartup ? ` (${x.secondsWithStartup as number} with start-up)` : ''} | ${x.rowsPerSecond as number} | ${applier} | ${f(cpu['pg-replica'])} | ${f(cpu['pg-source'])} | ${f(cpu.kafka)} | ${Math.round((all / changes) * 1e6)} | ${x.ceiling ? '(reads only)' : x.equal ? 'yes' : 'NO'} |`;
     }),
     '',
   ].join('\n');

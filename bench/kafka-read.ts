@@ -1,0 +1,59 @@
+/**
+ * The ceiling of any kafkajs-based sink: a consumer that only reads a backlog, with the sink's
+ * fetch settings and a fresh group, and does nothing else (or only JSON.parse of each value with
+ * `--parse`). bench/sink.ts runs it in the same run as the native subscription and the sink.
+ *
+ *   npx tsx bench/kafka-read.ts --brokers 127.0.0.1:19092 --topics a,b --records 100000 [--parse]
+ *
+ * Prints one JSON line: records read, seconds from the first record to the last, CPU seconds of
+ * this process over that time.
+ */
+import { randomUUID } from 'node:crypto';
+import { createKafka } from '../pipeline/kafka.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
+};
+const brokers = arg('brokers', '127.0.0.1:19092').split(',');
+const topics = arg('topics', '').split(',').filter(Boolean);
+const expected = Number(arg('records', '0'));
+const parse = args.includes('--parse');
+if (topics.length === 0 || !(expected > 0)) throw new Error('--topics and --records are required');
+
+const kafka = createKafka({ brokers, clientId: 'bench-read' });
+// The same fetch settings as the sink's key-mode consumer (pipeline/consumer.ts).
+const consumer = kafka.consumer({ groupId: `bench-read-${randomUUID()}`, maxBytesPerPartition: 4 * 1024 * 1024, maxWaitTimeInMs: 500 });
+let n = 0;
+let bytes = 0;
+let first = 0;
+let cpu0 = process.cpuUsage();
+let done: () => void = () => undefined;
+const finished = new Promise<void>((r) => (done = r));
+await consumer.connect();
+await consumer.subscribe({ topics, fromBeginning: true });
+await consumer.run({
+  autoCommit: false,
+  partitionsConsumedConcurrently: 3,
+  eachBatch: async ({ batch }) => {
+    if (first === 0) {
+      first = performance.now();
+      cpu0 = process.cpuUsage();
+    }
+    for (const m of batch.messages) {
+      if (m.value) {
+        bytes += m.value.length;
+        if (parse) JSON.parse(m.value.toString('utf8'));
+      }
+      n++;
+    }
+    if (n >= expected) done();
+  },
+});
+await finished;
+const seconds = (performance.now() - first) / 1000;
+const c = process.cpuUsage(cpu0);
+console.log(JSON.stringify({ records: n, bytes, seconds, cpuSeconds: (c.user + c.system) / 1e6, parse }));
+await consumer.disconnect();
+process.exit(0);
