@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hlcLocal, hlcObserve } from './hlc.js';
+import { mulberry32 } from '../../test/prng.js';
 
 /**
  * Property tests of the mesh's clock rules on a simulated mesh: nodes with skewed wall clocks
@@ -8,17 +9,6 @@ import { hlcLocal, hlcObserve } from './hlc.js';
  * triggers do. Checked: causality (a write made after applying another gets a larger version),
  * bounded drift, convergence, and that a fast clock does not win over a later write that saw it.
  */
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** (ts, origin, seq): seq is the write's place in its node's log, as the sinks' `order` is. */
 interface Version {
@@ -42,7 +32,7 @@ interface SimNode {
 }
 
 function simulate(seed: number, o: { steps: number; causality: boolean }) {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const nodes: SimNode[] = [0n, 3_000_000n, -800_000n].map((skewUs) => ({ skewUs, clock: 0n, state: new Map(), seen: new Set(), applied: new Set() }));
   const keys = 6;
   let now = 1_000_000_000_000n; // real time, µs

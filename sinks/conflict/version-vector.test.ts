@@ -4,6 +4,7 @@ import { hlcLocal, hlcObserve } from './hlc.js';
 import type { ConflictResolver, Resolution } from './types.js';
 import { compareVersions, type RowVersion } from './version.js';
 import { compareVectors, CTS_COLUMN, parseColumnVersions, parseVector, VV_COLUMN, versionVectorResolver } from './version-vector.js';
+import { mulberry32 } from '../../test/prng.js';
 
 /**
  * The version-vector resolver on a simulated mesh: three nodes write random rows (inserts,
@@ -12,17 +13,6 @@ import { compareVectors, CTS_COLUMN, parseColumnVersions, parseVector, VV_COLUMN
  * key in order, as Kafka partitions keep them), and each node applies the resolver's outcome the
  * way the replica sink does. All nodes must end identical, whatever the order.
  */
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NODES = ['a', 'b', 'c'];
 const COLS = ['x', 'y', 'tags'];
@@ -156,7 +146,7 @@ class SimNode {
 }
 
 function run(seed: number, resolver: ConflictResolver, deleteRate = 0.2) {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const nodes = NODES.map((n, i) => new SimNode(n, [0n, 2_000_000n, -500_000n][i]!));
   const queues = new Map<string, Change[]>(); // `${to}|${origin}|${key}` → FIFO
   let wall = 1_000_000_000_000n;

@@ -6,6 +6,7 @@ import { createKafka } from '../../pipeline/kafka.js';
 import { uniq } from '../helpers.js';
 import { mesh, SKEW, SKEWED, startMeshServers, stopMeshServers } from './servers.js';
 import { checksum, dump, freePort, mariaNode, type NodeDb, type NodeProcess, pgNode, runNode, scrapeCounter, until, writeMeshConfig } from './support.js';
+import { mulberry32 } from '../prng.js';
 
 /**
  * The randomized multi-master scenario (issue 8's "done when"): three regions (PostgreSQL eu,
@@ -68,17 +69,6 @@ export interface ScenarioResult {
   meta: string;
   prefix: string;
   cleanup(): Promise<void>;
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,6 +5,7 @@ import { OffsetFenceError, OldRowPendingError } from '../../sinks/errors.js';
 import type { Sink, SinkChange } from '../../sinks/sink.js';
 import { uniq } from '../helpers.js';
 import { applyAll, collectingHooks, EventFactory, openSink, type Replica, replicaOf, sinkCfg } from './support.js';
+import { mulberry32 } from '../prng.js';
 
 /**
  * One conformance suite, run against both replica dialects (bullmq's setConnectionFactory idea):
@@ -22,18 +23,6 @@ function accounts(db: string, table = 'accounts', dialect: 'postgres' | 'mysql' 
       { name: 'balance', type: { kind: 'decimal', precision: 12, scale: 2 }, nullable: true, sourceType: dialect === 'postgres' ? 'numeric(12,2)' : 'decimal(12,2)' },
       { name: 'doc', type: { kind: 'string' }, nullable: true, sourceType: dialect === 'postgres' ? 'text' : 'longtext' },
     ],
-  };
-}
-
-/** Deterministic PRNG (mulberry32) so a failing shuffle can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
@@ -86,7 +75,7 @@ describe.each(['postgres', 'mysql'] as const)('sink conformance: %s replica', (k
   });
 
   it('out-of-order and duplicate delivery converge to the in-order state (lww)', async () => {
-    const rand = prng(1234);
+    const rand = mulberry32(1234);
     const schemaA = accounts(db, 'converge');
     const f = new EventFactory(schemaA);
     // A random history over a few keys: inserts, updates, key changes, deletes, re-inserts, one truncate.
