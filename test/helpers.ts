@@ -21,20 +21,37 @@ export function testKafka(brokers = env.kafka): Kafka {
   return createKafka({ brokers: brokers.split(','), clientId: 'cdc-test' });
 }
 
-/** Consumes `topic` from the beginning until `count` records arrived (or the timeout). */
-export async function consumeN(kafka: Kafka, topic: string, count: number, timeoutMs = 30_000): Promise<(KafkaMessage & { partition: number })[]> {
-  const consumer = kafka.consumer({ groupId: uniq('test-consumer'), allowAutoTopicCreation: false });
-  const got: (KafkaMessage & { partition: number })[] = [];
+export type Msg = KafkaMessage & { topic: string; partition: number };
+
+/**
+ * Reads `topics` from the beginning (a fresh group, read_committed) until `until(all so far)`
+ * holds, or fails after the timeout. `before` runs once the consumer is connected (e.g. waiting
+ * for the topics to exist).
+ */
+export async function consumeUntil(
+  kafka: Kafka,
+  topics: string[],
+  until: (got: Msg[]) => boolean,
+  o: { timeoutMs: number; group?: string; maxBytesPerPartition?: number; before?: () => Promise<void> },
+): Promise<Msg[]> {
+  const consumer = kafka.consumer({ groupId: uniq(o.group ?? 'test-consumer'), allowAutoTopicCreation: false, ...(o.maxBytesPerPartition ? { maxBytesPerPartition: o.maxBytesPerPartition } : {}) });
+  const got: Msg[] = [];
   await consumer.connect();
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
+    await o.before?.();
+    await consumer.subscribe({ topics, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out: ${got.length}/${count} records from ${topic}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`timed out after ${got.length} records from ${topics.join(', ')}`)), o.timeoutMs);
+      if (until(got)) {
+        clearTimeout(timer);
+        resolve();
+        return;
+      }
       consumer
         .run({
-          eachMessage: async ({ message, partition }) => {
-            got.push({ ...message, partition });
-            if (got.length >= count) {
+          eachMessage: async ({ topic, partition, message }) => {
+            got.push({ ...message, topic, partition });
+            if (until(got)) {
               clearTimeout(timer);
               resolve();
             }
@@ -46,4 +63,21 @@ export async function consumeN(kafka: Kafka, topic: string, count: number, timeo
     await consumer.disconnect();
   }
   return got;
+}
+
+/** Consumes `topic` from the beginning until `count` records arrived (or the timeout). */
+export function consumeN(kafka: Kafka, topic: string, count: number, timeoutMs = 30_000): Promise<Msg[]> {
+  return consumeUntil(kafka, [topic], (got) => got.length >= count, { timeoutMs });
+}
+
+/** A running loop of a test (source or sink runner) and how to stop it: abort, then wait for it to end. */
+export function stoppable<T>(done: Promise<T>, ac: AbortController): { done: Promise<T>; stop(): Promise<void> } {
+  done.catch(() => undefined);
+  return {
+    done,
+    async stop() {
+      ac.abort(new Error('test done'));
+      await done.catch(() => undefined);
+    },
+  };
 }

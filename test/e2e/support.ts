@@ -10,7 +10,7 @@ import { runSource } from '../../pipeline/source-runner.js';
 import type { ColumnSchema, ColumnValue, Row, TableId, TableSchema } from '../../schemas/index.js';
 import { replicaTableName } from '../../sinks/naming.js';
 import { createLogger } from '../../util/log.js';
-import { env, testKafka, uniq } from '../helpers.js';
+import { env, stoppable, testKafka, uniq } from '../helpers.js';
 
 /** A source database created for one test. */
 export interface SourceDb {
@@ -136,14 +136,7 @@ export async function startSourceRunner(cfg: PipelineConfig) {
     signal: ac.signal,
     transactional: connector.kind === 'mysql',
   }).finally(() => codec.close?.());
-  done.catch(() => undefined);
-  return {
-    done,
-    async stop() {
-      ac.abort(new Error('test done'));
-      await done.catch(() => undefined);
-    },
-  };
+  return stoppable(done, ac);
 }
 
 /**

@@ -2,7 +2,6 @@
 // MariaDB source, the connector running through the real source runner and (transactional)
 // publisher, and readers of the topics it writes.
 import { randomInt } from 'node:crypto';
-import type { KafkaMessage } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import { type PipelineConfig, pipelineConfig } from '../../config/schema.js';
 import { createMysqlSource } from '../../connectors/mysql/index.js';
@@ -11,7 +10,7 @@ import { runSource } from '../../pipeline/source-runner.js';
 import { type SourceTopics, pipelineTopics, sourceTopics } from '../../pipeline/topics.js';
 import { type ChangeEvent, HEADER, type SourcePosition, type TransactionEvent, decodePosition, jsonCodec } from '../../schemas/index.js';
 import { type Logger, createLogger } from '../../util/log.js';
-import { env, testKafka, uniq } from '../helpers.js';
+import { consumeUntil, env, type Msg, stoppable, testKafka, uniq } from '../helpers.js';
 import { createTopicOn, deleteTopicsOn, waitForTopicsOn } from '../kafka-admin.js';
 
 export const kafka = testKafka();
@@ -90,49 +89,14 @@ export function startSource(cfg: PipelineConfig, hooks: MysqlSourceHooks = {}, l
     signal: ac.signal,
     transactional: true,
   });
-  done.catch(() => undefined);
-  return {
-    done,
-    async stop() {
-      ac.abort(new Error('test done'));
-      await done.catch(() => undefined);
-    },
-  };
+  return stoppable(done, ac);
 }
 
-export type Msg = KafkaMessage & { topic: string; partition: number };
+export type { Msg };
 
 /** Reads topics (read_committed) from the beginning until `until(all so far)` holds. */
-export async function collect(topics: string[], until: (msgs: Msg[]) => boolean, timeoutMs = 60_000): Promise<Msg[]> {
-  const consumer = kafka.consumer({ groupId: uniq('my-test'), allowAutoTopicCreation: false, maxBytesPerPartition: 32 * 1024 * 1024, readUncommitted: false });
-  const got: Msg[] = [];
-  await consumer.connect();
-  try {
-    await waitForTopics(topics, timeoutMs);
-    await consumer.subscribe({ topics, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${got.length} records from ${topics.join(', ')}`)), timeoutMs);
-      if (until(got)) {
-        clearTimeout(timer);
-        resolve();
-        return;
-      }
-      consumer
-        .run({
-          eachMessage: async ({ topic, partition, message }) => {
-            got.push({ ...message, topic, partition });
-            if (until(got)) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return got;
+export function collect(topics: string[], until: (msgs: Msg[]) => boolean, timeoutMs = 60_000): Promise<Msg[]> {
+  return consumeUntil(kafka, topics, until, { timeoutMs, group: 'my-test', maxBytesPerPartition: 32 * 1024 * 1024, before: () => waitForTopics(topics, timeoutMs) });
 }
 
 /**

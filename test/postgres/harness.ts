@@ -1,7 +1,6 @@
 // Shared set-up for the PostgreSQL source integration tests: a private database on the shared
 // source server, the connector running through the real source runner and publisher, and
 // readers of the topics it writes.
-import type { KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import { type PipelineConfig, pipelineConfig } from '../../config/schema.js';
 import { createPostgresSource } from '../../connectors/postgres/index.js';
@@ -12,7 +11,7 @@ import { type SourceTopics, sourceTopics } from '../../pipeline/topics.js';
 import { type ChangeEvent, HEADER, type TransactionEvent, jsonCodec } from '../../schemas/index.js';
 import { type Logger, createLogger } from '../../util/log.js';
 import { TEST_RETRY, retry } from '../../util/retry.js';
-import { env, testKafka, uniq } from '../helpers.js';
+import { consumeUntil, env, type Msg, stoppable, testKafka, uniq } from '../helpers.js';
 import { createTopicOn, deleteTopicsOn, topicCodecs, waitForTopicsOn } from '../kafka-admin.js';
 
 export const kafka = testKafka();
@@ -101,14 +100,7 @@ export function startSource(cfg: PipelineConfig, hooks: PostgresSourceHooks = {}
     log: log ?? createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ source: source.name }),
     signal: ac.signal,
   });
-  done.catch(() => undefined);
-  return {
-    done,
-    async stop() {
-      ac.abort(new Error('test done'));
-      await done.catch(() => undefined);
-    },
-  };
+  return stoppable(done, ac);
 }
 
 /**
@@ -143,34 +135,11 @@ export function captureSource(cfg: PipelineConfig): { records: SourceRecord[]; s
   };
 }
 
-export type Msg = KafkaMessage & { topic: string; partition: number };
+export type { Msg };
 
 /** Reads topics from the beginning until `until(all messages so far)` holds, or fails after the timeout. */
-export async function collect(topics: string[], until: (msgs: Msg[]) => boolean, timeoutMs = 60_000): Promise<Msg[]> {
-  const consumer = kafka.consumer({ groupId: uniq('pg-test'), allowAutoTopicCreation: false, maxBytesPerPartition: 16 * 1024 * 1024 });
-  const got: Msg[] = [];
-  await consumer.connect();
-  try {
-    await waitForTopics(topics, timeoutMs);
-    await consumer.subscribe({ topics, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${got.length} records from ${topics.join(', ')}`)), timeoutMs);
-      consumer
-        .run({
-          eachMessage: async ({ topic, partition, message }) => {
-            got.push({ ...message, topic, partition });
-            if (until(got)) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return got;
+export function collect(topics: string[], until: (msgs: Msg[]) => boolean, timeoutMs = 60_000): Promise<Msg[]> {
+  return consumeUntil(kafka, topics, until, { timeoutMs, group: 'pg-test', maxBytesPerPartition: 16 * 1024 * 1024, before: () => waitForTopics(topics, timeoutMs) });
 }
 
 /** Every record of `topics` up to their current ends (high watermarks read first). */

@@ -8,7 +8,7 @@ import { sourceTopics } from '../../pipeline/topics.js';
 import type { ChangeEvent, TransactionEvent } from '../../schemas/change-event.js';
 import { createLogger } from '../../util/log.js';
 import { TEST_RETRY } from '../../util/retry.js';
-import { env, testKafka, uniq } from '../helpers.js';
+import { env, stoppable, testKafka, uniq } from '../helpers.js';
 
 /** A pipeline config for one test: its own topic prefix, one (unused) source, and the given sinks. */
 export function testPipeline(sinks: Record<string, unknown>[], o: { partitions?: number; sourceUrl?: string; sources?: string[] } = {}): PipelineConfig {
@@ -47,14 +47,7 @@ export function startSink(cfg: PipelineConfig, name: string, kafka: Kafka = test
   const log = createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ sink: name });
   const codec = createCodec(cfg, kafka);
   const done = runSink({ cfg, sink, kafka, codec, log, signal: ac.signal, retry: TEST_RETRY, sessionTimeoutMs, ...extra }).finally(() => codec.close?.());
-  done.catch(() => undefined);
-  return {
-    done,
-    async stop() {
-      ac.abort(new Error('test done'));
-      await done.catch(() => undefined);
-    },
-  };
+  return stoppable(done, ac);
 }
 
 /** Polls `check` until it returns true (or throws the last failure at the timeout). */
