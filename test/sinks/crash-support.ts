@@ -11,9 +11,10 @@ import type { EventFactory, Replica } from './support.js';
 
 export const TABLE = 'accounts';
 
-export function schemaOf(db: string): TableSchema {
+/** The accounts-like table of the sink tests (`name` defaults to the fault tests' table). */
+export function schemaOf(db: string, name = TABLE): TableSchema {
   return {
-    id: { db, schema: 'public', table: TABLE },
+    id: { db, schema: 'public', table: name },
     dialect: 'postgres',
     primaryKey: ['id'],
     columns: [

@@ -9,21 +9,9 @@ import { jsonCodec } from '../../schemas/codec/json.js';
 import { HEADER } from '../../schemas/codec/types.js';
 import type { TableSchema } from '../../schemas/table-schema.js';
 import { consumeN, testKafka, uniq } from '../helpers.js';
+import { schemaOf } from './crash-support.js';
 import { asTransaction, startSink, testPipeline, testPublisher, waitFor } from './kafka-support.js';
 import { EventFactory, type Replica, replicaOf } from './support.js';
-
-function table(db: string, name: string): TableSchema {
-  return {
-    id: { db, schema: 'public', table: name },
-    dialect: 'postgres',
-    primaryKey: ['id'],
-    columns: [
-      { name: 'id', type: { kind: 'int', bits: 64 }, nullable: false, sourceType: 'bigint' },
-      { name: 'name', type: { kind: 'string' }, nullable: true, sourceType: 'text' },
-      { name: 'balance', type: { kind: 'decimal', precision: 12, scale: 2 }, nullable: false, sourceType: 'numeric(12,2)' },
-    ],
-  };
-}
 
 /** The state a history leaves, applied one change at a time (the reference). */
 function model(events: ChangeEvent[]): Map<string, Row> {
@@ -61,7 +49,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     replica.track(meta);
     const cfg = testPipeline([{ name: 'r', url: replica.url, metaSchema: meta, batchSize: 50, topicRefreshIntervalMs: 500 }]);
     const pub: Publisher = await testPublisher(kafka, cfg);
-    const f = new EventFactory(table(db, 'mixed'));
+    const f = new EventFactory(schemaOf(db, 'mixed'));
     const history: ChangeEvent[] = [];
     const emit = async (events: ChangeEvent[]) => {
       history.push(...events);
@@ -133,7 +121,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     replica.track(meta);
     const cfg = testPipeline([{ name: 'lag', url: replica.url, metaSchema: meta, mode, batchSize: 50, topicRefreshIntervalMs: 500 }], { partitions: 1 });
     const pub = await testPublisher(kafka, cfg);
-    const f = new EventFactory(table(db, `lag_${mode}`));
+    const f = new EventFactory(schemaOf(db, `lag_${mode}`));
     const first = Array.from({ length: 1500 }, (_, i) => f.event('c', null, { id: String(i), name: `n${i}`, balance: '1.00' }));
     for (let i = 0; i < first.length; i += 300) await pub.publish({ records: first.slice(i, i + 300).map((event) => ({ type: 'change', event })), checkpoint: null });
     const container = kind === 'postgres' ? 'public' : db;
@@ -162,7 +150,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     const meta = uniq('meta');
     replica.track(meta);
     const cfg = testPipeline([{ name: 'kc', url: replica.url, metaSchema: meta, batchSize: 50, topicRefreshIntervalMs: 500 }]);
-    const schema: TableSchema = { ...table(db, 'late_old'), columns: [...table(db, 'late_old').columns, { name: 'doc', type: { kind: 'string' }, nullable: true, sourceType: 'text' }] };
+    const schema: TableSchema = { ...schemaOf(db, 'late_old'), columns: [...schemaOf(db, 'late_old').columns, { name: 'doc', type: { kind: 'string' }, nullable: true, sourceType: 'text' }] };
     const f = new EventFactory(schema);
     // Old and new key in different partitions (the publisher's partitioner: murmur2 of the key).
     const partitioner = Partitioners.DefaultPartitioner();
@@ -202,7 +190,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     // topic is often paused right after a BEGIN whose END it has not fetched.
     const cfg = testPipeline([{ name: 'tc', url: replica.url, metaSchema: meta, mode: 'transaction', batchSize: 3, maxBufferedEvents: 2, topicRefreshIntervalMs: 500 }]);
     const pub = await testPublisher(kafka, cfg);
-    const f = new EventFactory(table(db, 'chunked'));
+    const f = new EventFactory(schemaOf(db, 'chunked'));
     const records = [...asTransaction('1', [f.event('c', null, { id: '0', name: 'z', balance: '0.00' })])];
     const txs = 60;
     for (let t = 1; t <= txs; t++) {
@@ -230,8 +218,8 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     replica.track(meta);
     const cfg = testPipeline([{ name: 't', url: replica.url, metaSchema: meta, mode: 'transaction', batchSize: 25, topicRefreshIntervalMs: 500 }]);
     const pub = await testPublisher(kafka, cfg);
-    const fa = new EventFactory(table(db, 'bank_a'));
-    const fb = new EventFactory(table(db, 'bank_b'));
+    const fa = new EventFactory(schemaOf(db, 'bank_a'));
+    const fb = new EventFactory(schemaOf(db, 'bank_b'));
     const n = 10;
     const balances = { a: new Array<number>(n).fill(1000), b: new Array<number>(n).fill(1000) };
     const total = 2 * n * 1000;
@@ -255,7 +243,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     }
     // published in chunks while the sink runs, so the reader races the apply
     const worker = startSink(cfg, 't', kafka);
-    const schemaOf = kind === 'postgres' ? 'public' : db;
+    const replicaSchema = kind === 'postgres' ? 'public' : db;
     const sumSql =
       kind === 'postgres'
         ? `SELECT (SELECT coalesce(sum(balance),0) FROM "public"."bank_a") + (SELECT coalesce(sum(balance),0) FROM "public"."bank_b") AS s, (SELECT count(*) FROM "public"."bank_a") AS n`
@@ -280,7 +268,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     try {
       for (let i = 0; i < records.length; i += 40) await pub.publish({ records: records.slice(i, i + 40), checkpoint: null });
       await waitFor('all transfers applied', async () => {
-        const a = await replica.rows(schemaOf, 'bank_a', ['id']);
+        const a = await replica.rows(replicaSchema, 'bank_a', ['id']);
         return a.length === n && a.every((r, i) => r.balance === `${balances.a[i]}.00`);
       });
     } finally {
@@ -289,7 +277,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
       await worker.stop();
       await pub.close();
     }
-    const b = await replica.rows(schemaOf, 'bank_b', ['id']);
+    const b = await replica.rows(replicaSchema, 'bank_b', ['id']);
     expect(b.map((r) => r.balance)).toEqual(balances.b.map((x) => `${x}.00`));
     expect(reads).toBeGreaterThan(20);
     expect(broken).toEqual([]);

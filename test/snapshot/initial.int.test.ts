@@ -13,6 +13,7 @@ import { runSnapshot } from '../../pipeline/snapshot/engine.js';
 import { createSlotWithSnapshot } from '../../pipeline/snapshot/pg-export.js';
 import { sleep } from '../../util/retry.js';
 import { env, uniq } from '../helpers.js';
+import { exec, withDb } from './support.js';
 
 /**
  * Initial snapshot of several PostgreSQL tables while a write workload runs, through the bulk
@@ -22,22 +23,6 @@ import { env, uniq } from '../helpers.js';
  * stalls it) and skips updates of missing rows (so a gap stays visible): `verify` equal at the
  * end means no gap and no duplicate.
  */
-
-function withDb(url: string, db: string): string {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
-}
-
-async function exec(url: string, text: string, params: unknown[] = []): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await c.query(text, params);
-  } finally {
-    await c.end();
-  }
-}
 
 const TABLES = ['accounts', 'orders', 'events'];
 const ROWS = 12_000;
