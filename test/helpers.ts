@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { PipelineConfig } from '../config/schema.js';
+import type { SourceConnector } from '../connectors/source.js';
 import { createKafka } from '../pipeline/kafka.js';
+import { runSource } from '../pipeline/source-runner.js';
+import type { EventCodec } from '../schemas/codec/types.js';
+import { createLogger, type Logger } from '../util/log.js';
 
 /** Endpoints of the servers infra/ starts (override with the same env vars infra reads). */
 export const env = {
@@ -80,4 +85,26 @@ export function stoppable<T>(done: Promise<T>, ac: AbortController): { done: Pro
       await done.catch(() => undefined);
     },
   };
+}
+
+export interface Running {
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+/** Runs a pipeline's first source with `connector` in this process, through the real source runner and publisher. */
+export function runTestSource(cfg: PipelineConfig, connector: SourceConnector, kafka: Kafka, codec: EventCodec, o: { log?: Logger; transactional?: boolean } = {}): Running {
+  const source = cfg.sources[0]!;
+  const ac = new AbortController();
+  const done = runSource({
+    cfg,
+    source,
+    connector,
+    kafka,
+    codec,
+    log: o.log ?? createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ source: source.name }),
+    signal: ac.signal,
+    ...(o.transactional ? { transactional: true } : {}),
+  }).finally(() => codec.close?.());
+  return stoppable(done, ac);
 }

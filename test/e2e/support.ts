@@ -6,11 +6,9 @@ import { createSource } from '../../connectors/index.js';
 import { createCodec } from '../../pipeline/codec.js';
 import { openReader } from '../../pipeline/jobs/readers.js';
 import { comparable, comparePlan, type RowDiff } from '../../pipeline/jobs/compare.js';
-import { runSource } from '../../pipeline/source-runner.js';
 import type { ColumnSchema, ColumnValue, Row, TableId, TableSchema } from '../../schemas/index.js';
 import { replicaTableName } from '../../sinks/naming.js';
-import { createLogger } from '../../util/log.js';
-import { env, stoppable, testKafka, uniq } from '../helpers.js';
+import { env, runTestSource, testKafka, uniq } from '../helpers.js';
 
 /** A source database created for one test. */
 export interface SourceDb {
@@ -121,22 +119,9 @@ export function e2eConfig(src: SourceDb, sinks: Record<string, unknown>[]): Pipe
 
 /** Runs the configured source in this process, as `cdc run` does. */
 export async function startSourceRunner(cfg: PipelineConfig) {
-  const source = cfg.sources[0]!;
-  const ac = new AbortController();
-  const connector = await createSource(source, cfg);
+  const connector = await createSource(cfg.sources[0]!, cfg);
   const kafka = testKafka();
-  const codec = createCodec(cfg, kafka);
-  const done = runSource({
-    cfg,
-    source,
-    connector,
-    kafka,
-    codec,
-    log: createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ source: source.name }),
-    signal: ac.signal,
-    transactional: connector.kind === 'mysql',
-  }).finally(() => codec.close?.());
-  return stoppable(done, ac);
+  return runTestSource(cfg, connector, kafka, createCodec(cfg, kafka), { transactional: connector.kind === 'mysql' });
 }
 
 /**

@@ -6,11 +6,10 @@ import mysql from 'mysql2/promise';
 import { type PipelineConfig, pipelineConfig } from '../../config/schema.js';
 import { createMysqlSource } from '../../connectors/mysql/index.js';
 import type { MysqlSourceHooks } from '../../connectors/mysql/options.js';
-import { runSource } from '../../pipeline/source-runner.js';
 import { type SourceTopics, pipelineTopics, sourceTopics } from '../../pipeline/topics.js';
 import { type ChangeEvent, HEADER, type SourcePosition, type TransactionEvent, decodePosition, jsonCodec } from '../../schemas/index.js';
-import { type Logger, createLogger } from '../../util/log.js';
-import { consumeUntil, env, type Msg, stoppable, testKafka, uniq } from '../helpers.js';
+import type { Logger } from '../../util/log.js';
+import { consumeUntil, env, type Msg, type Running, runTestSource, testKafka, uniq } from '../helpers.js';
 import { createTopicOn, deleteTopicsOn, waitForTopicsOn } from '../kafka-admin.js';
 
 export const kafka = testKafka();
@@ -69,27 +68,11 @@ export function offsetsTopic(cfg: PipelineConfig): string {
   return pipelineTopics(cfg.kafka.topicPrefix ?? cfg.name).offsets;
 }
 
-export interface Running {
-  stop(): Promise<void>;
-  done: Promise<void>;
-}
+export type { Running };
 
 /** Runs the connector in this process through the real runner and the transactional publisher. */
 export function startSource(cfg: PipelineConfig, hooks: MysqlSourceHooks = {}, log?: Logger): Running {
-  const source = cfg.sources[0]!;
-  const ac = new AbortController();
-  const connector = createMysqlSource(source, cfg, hooks);
-  const done = runSource({
-    cfg,
-    source,
-    connector,
-    kafka,
-    codec: jsonCodec(),
-    log: log ?? createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ source: source.name }),
-    signal: ac.signal,
-    transactional: true,
-  });
-  return stoppable(done, ac);
+  return runTestSource(cfg, createMysqlSource(cfg.sources[0]!, cfg, hooks), kafka, jsonCodec(), { log, transactional: true });
 }
 
 export type { Msg };

@@ -6,12 +6,11 @@ import { type PipelineConfig, pipelineConfig } from '../../config/schema.js';
 import { createPostgresSource } from '../../connectors/postgres/index.js';
 import type { PostgresSourceHooks } from '../../connectors/postgres/options.js';
 import type { SourceRecord } from '../../connectors/source.js';
-import { runSource } from '../../pipeline/source-runner.js';
 import { type SourceTopics, sourceTopics } from '../../pipeline/topics.js';
 import { type ChangeEvent, HEADER, type TransactionEvent, jsonCodec } from '../../schemas/index.js';
 import { type Logger, createLogger } from '../../util/log.js';
 import { TEST_RETRY, retry } from '../../util/retry.js';
-import { consumeUntil, env, type Msg, stoppable, testKafka, uniq } from '../helpers.js';
+import { consumeUntil, env, type Msg, type Running, runTestSource, testKafka, uniq } from '../helpers.js';
 import { createTopicOn, deleteTopicsOn, topicCodecs, waitForTopicsOn } from '../kafka-admin.js';
 
 export const kafka = testKafka();
@@ -81,26 +80,11 @@ export function topicsOf(cfg: PipelineConfig): SourceTopics {
   return sourceTopics(cfg.kafka.topicPrefix ?? cfg.name, cfg.sources[0]!.name);
 }
 
-export interface Running {
-  stop(): Promise<void>;
-  done: Promise<void>;
-}
+export type { Running };
 
 /** Runs the connector in this process through the real runner and publisher. */
 export function startSource(cfg: PipelineConfig, hooks: PostgresSourceHooks = {}, log?: Logger): Running {
-  const source = cfg.sources[0]!;
-  const ac = new AbortController();
-  const connector = createPostgresSource(source, cfg, hooks);
-  const done = runSource({
-    cfg,
-    source,
-    connector,
-    kafka,
-    codec: jsonCodec(),
-    log: log ?? createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ source: source.name }),
-    signal: ac.signal,
-  });
-  return stoppable(done, ac);
+  return runTestSource(cfg, createPostgresSource(cfg.sources[0]!, cfg, hooks), kafka, jsonCodec(), { log });
 }
 
 /**
