@@ -2,7 +2,7 @@
  * Sink apply throughput, draining a backlog, side by side with PostgreSQL's own logical
  * replication draining the same backlog in the same run.
  *
- *   npx tsx bench/sink.ts [--workload pgbench|uniform] [--changes 100000] [--runs key:1,transaction:1] [--sink-options JSON]
+ *   npx tsx bench/sink.ts [--workload pgbench|uniform] [--changes 100000] [--partitions 3] [--runs key:1,transaction:1] [--sink-options JSON]
  *
  * Workloads:
  * - pgbench: `pgbench -i -s 1` tables, then standard TPC-B-like transactions (`pgbench -n`): per
@@ -52,6 +52,8 @@ const arg = (name: string, dflt: string) => {
 const WORKLOAD = arg('workload', 'pgbench') as 'pgbench' | 'uniform';
 const CHANGES = Number(arg('changes', '100000'));
 const TX = Number(arg('tx-size', '10'));
+/** Partitions per table topic (the pipeline's default: 3). */
+const PARTITIONS = Number(arg('partitions', '3'));
 const RUNS = arg('runs', 'key:1,transaction:1')
   .split(',')
   .map((r) => {
@@ -277,7 +279,7 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
   // Our source connector captures the same workload into Kafka (streaming only: the replicas hold the initial rows).
   const cfg: PipelineConfig = pipelineConfig.parse({
     name: prefix,
-    kafka: { brokers: [KAFKA], topicPrefix: prefix, partitions: 3 },
+    kafka: { brokers: [KAFKA], topicPrefix: prefix, partitions: PARTITIONS },
     snapshot: { mode: 'never' },
     sources: [
       {
@@ -440,7 +442,7 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
   const section = [
     `## Workload \`${WORKLOAD}\` (${results.at as string})`,
     '',
-    `${(results.workload as { description: string }).description}. Backlog: ${changes} row changes, ${records} Kafka records in ${topics.length} topics (3 partitions each).`,
+    `${(results.workload as { description: string }).description}. Backlog: ${changes} row changes, ${records} Kafka records in ${topics.length} topics (${PARTITIONS} partitions each).`,
     `Machine: ${cpus().length} cores (${cpus()[0]?.model}); load average ${load0.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end (shared with other work: noisy, re-run when quiet).`,
     '',
     '| drain | seconds | rows/s | CPU seconds: applier | replica server | source server | Kafka | CPU µs per row change | replica equal to source |',
