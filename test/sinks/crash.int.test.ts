@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaults } from '../../infra/servers.js';
 import { sourceTopics } from '../../pipeline/topics.js';
@@ -109,14 +110,57 @@ describe.each(['postgres', 'mysql'] as const)('kill -9 of sink workers under loa
       }
       return undefined;
     };
-    // Kill a worker every 1-3 s, mid-apply (PostgreSQL: three kills in four are aimed at a worker seen
-    // inside a replica transaction); start a replacement each time.
+    /**
+     * PostgreSQL: a kill inside a replica transaction for certain. A test session holds the sink's
+     * offset rows (FOR UPDATE), so a worker that has written a batch's rows blocks on its offset
+     * update, inside its transaction; that worker is killed, then the rows are let go.
+     */
+    const killBehindOffsetLock = async (): Promise<ChildProcess | undefined> => {
+      if (kind !== 'postgres') return undefined;
+      const c = new pg.Client({ connectionString: replica.url });
+      await c.connect();
+      try {
+        await c.query(`set lock_timeout = '5s'`);
+        await c.query('begin');
+        await c.query(`select 1 from "${meta}".offsets for update`);
+        // Workers apply only between group rebalances (every kill starts one): wait long enough for one.
+        const aimUntil = Date.now() + 10_000;
+        while (Date.now() < aimUntil) {
+          // Another session: pg_stat_activity does not change inside one transaction.
+          const rows = await replica.query(`select application_name as app from pg_stat_activity where application_name like 'crashw_%' and wait_event_type = 'Lock' and datname = current_database()`);
+          const v = rows.map((r) => byApp.get(String(r.app))).find((w) => w !== undefined);
+          if (v) {
+            v.kill('SIGKILL');
+            await new Promise((r) => setTimeout(r, 100));
+            return v;
+          }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return undefined;
+      } finally {
+        await c.query('rollback').catch(() => undefined);
+        await c.end().catch(() => undefined);
+      }
+    };
+    // Kill a worker every 1-3 s, mid-apply (PostgreSQL: every other kill behind a held offset row
+    // lock, one in four aimed at a worker seen idle inside a replica transaction); start a replacement each time.
     let kills = 0;
     let aimed = 0;
+    let locked = 0;
     const until = Date.now() + 60_000;
     while ((kills < 8 || killsInsideTransactions() < 2) && kills < 20 && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 1000 + Math.random() * 2000));
       let v: ChildProcess | undefined;
+      if (kills % 2 === 1) {
+        v = await killBehindOffsetLock();
+        if (v) {
+          aimed++;
+          locked++;
+          kills++;
+          start();
+          continue;
+        }
+      }
       if (kills % 4 !== 0) {
         const aimUntil = Date.now() + 4000;
         while (!v && Date.now() < aimUntil) v = (await inTransaction()) ?? (await new Promise<undefined>((r) => setImmediate(() => r(undefined))));
@@ -138,8 +182,9 @@ describe.each(['postgres', 'mysql'] as const)('kill -9 of sink workers under loa
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- worker log tail ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n')}`);
     }
+    console.log(`${kind} sink crash test: ${kills} kill -9, ${aimed} aimed inside a replica transaction (${locked} behind the offset lock), ${kind === 'postgres' ? killsInsideTransactions() : 'n/a'} logged by PostgreSQL as ended with an open transaction`);
     expect(kills).toBeGreaterThanOrEqual(8);
-    expect(killsInsideTransactions(), `kills ${kills}, of them aimed at a session idle in transaction ${aimed}`).toBeGreaterThanOrEqual(2);
+    expect(killsInsideTransactions(), `kills ${kills}, of them aimed at a session inside a transaction ${aimed} (${locked} behind the offset lock)`).toBeGreaterThanOrEqual(2);
     const audit = await doubleWrites(replica, container);
     expect(audit.doubles).toEqual([]);
     expect(audit.writes).toBeGreaterThan(1000);
