@@ -5,8 +5,9 @@
  *
  *   npx tsx bench/kafka-read.ts --brokers 127.0.0.1:19092 --topics a,b --records 100000 [--parse]
  *
- * Prints one JSON line: records read, seconds from the first record to the last, CPU seconds of
- * this process over that time.
+ * Stops at `--records` records or when every partition is read to its end (a transactional
+ * topic's high watermark counts commit markers). Prints one JSON line: records read, seconds from
+ * the first record to the last, CPU seconds of this process over that time.
  */
 import { randomUUID } from 'node:crypto';
 import { createKafka } from '../pipeline/kafka.js';
@@ -31,6 +32,13 @@ let first = 0;
 let cpu0 = process.cpuUsage();
 let done: () => void = () => undefined;
 const finished = new Promise<void>((r) => (done = r));
+const admin = kafka.admin();
+await admin.connect();
+/** Partitions holding records: the run ends when each is read to its end. */
+let partitions = 0;
+for (const t of topics) partitions += (await admin.fetchTopicOffsets(t)).filter((o) => BigInt(o.high) > BigInt(o.low)).length;
+await admin.disconnect();
+const finishedPartitions = new Set<string>();
 await consumer.connect();
 await consumer.subscribe({ topics, fromBeginning: true });
 await consumer.run({
@@ -48,7 +56,10 @@ await consumer.run({
       }
       n++;
     }
-    if (n >= expected) done();
+    // Done at `expected` records, or when every partition is read to its end (high watermarks
+    // count transaction markers, which are not records).
+    if (BigInt(batch.lastOffset()) + 1n >= BigInt(batch.highWatermark)) finishedPartitions.add(`${batch.topic}/${batch.partition}`);
+    if (n >= expected || finishedPartitions.size >= partitions) done();
   },
 });
 await finished;
