@@ -38,15 +38,20 @@ function recordSet(width: number, first: number, ordinality: boolean): string {
 }
 
 /**
- * The tombstones of some keys, one primary-key probe per key. `tbl = $1 AND key_hash = ANY($2)`
+ * FROM the tombstones (`cols` of each) of some keys, one primary-key probe per key. `tbl = $1 AND key_hash = ANY($2)`
  * let the planner, trusting statistics taken while the table was small, scan every tombstone of
  * the table and filter them against the whole list: per batch, O(tombstones x keys) (1.3 s for
  * 8,000 tombstones and 1,000 keys). OFFSET 0 keeps the lateral subquery from being flattened
  * into such a join.
  */
-function tombstoneProbe(table: string, tbl: string, hashes: string, lead: string): string {
-  return `SELECT ${lead}t.key_hash, t.ts::text AS ts, t.origin, t.ord FROM unnest(${hashes}::text[]) AS h(k)
-            CROSS JOIN LATERAL (SELECT key_hash, ts, origin, ord FROM ${table} WHERE tbl = ${tbl} AND key_hash = h.k OFFSET 0) AS t`;
+function tombstoneProbe(table: string, tbl: string, hashes: string, cols: string): string {
+  return `FROM unnest(${hashes}::text[]) AS h(k)
+            CROSS JOIN LATERAL (SELECT ${cols} FROM ${table} WHERE tbl = ${tbl} AND key_hash = h.k OFFSET 0) AS t`;
+}
+
+/** The stored tombstones of some keys (`lead`: columns before them). */
+function tombstoneRows(table: string, tbl: string, hashes: string, lead: string): string {
+  return `SELECT ${lead}t.key_hash, t.ts::text AS ts, t.origin, t.ord ${tombstoneProbe(table, tbl, hashes, 'key_hash, ts, origin, ord')}`;
 }
 
 /**
@@ -130,7 +135,7 @@ export function postgresDialect(): SqlDialect {
         text: `SELECT 0 AS src, (k.i - 1)::int AS i, NULL::text AS key_hash, t.${TS}::text AS ts, t.${ORIGIN} AS origin, t.${ORDER} AS ord
                  FROM ${recordSet(w, 1, true)} ${keyProbe(qualified(n), key)}
                UNION ALL
-               ${tombstoneProbe(meta(m, 'tombstones'), `$${w + 1}`, `$${w + 2}`, '1 AS src, NULL::int AS i, ')}`,
+               ${tombstoneRows(meta(m, 'tombstones'), `$${w + 1}`, `$${w + 2}`, '1 AS src, NULL::int AS i, ')}`,
         params: [...columnsOf(keys, w), tbl, hashes],
       };
     },
@@ -225,7 +230,7 @@ export function postgresDialect(): SqlDialect {
       text: `SELECT ${exclusive ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared'}($1::bigint) AS locked`,
       params: [lockKey(`cdc-table:${m}:${tbl}`).toString()],
     }),
-    readTombstones: (m, tbl, hashes) => ({ text: tombstoneProbe(meta(m, 'tombstones'), '$1', '$2', ''), params: [tbl, hashes] }),
+    readTombstones: (m, tbl, hashes) => ({ text: tombstoneRows(meta(m, 'tombstones'), '$1', '$2', ''), params: [tbl, hashes] }),
     writeTombstones: (m, tbl, items) => ({
       text: `INSERT INTO ${meta(m, 'tombstones')} (tbl, key_hash, key_text, ts, origin, ord)
              SELECT $1, k.h, k.t, k.ts::bigint, k.o, k.r FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS k(h, t, ts, o, r)
@@ -233,8 +238,7 @@ export function postgresDialect(): SqlDialect {
       params: [tbl, items.map((i) => i.hash), items.map((i) => i.keyText), items.map((i) => i.version.tsUs.toString()), items.map((i) => i.version.origin), items.map((i) => i.version.order)],
     }),
     deleteTombstones: (m, tbl, hashes) => ({
-      text: `DELETE FROM ${meta(m, 'tombstones')} WHERE ctid = ANY(ARRAY(SELECT t.ctid FROM unnest($2::text[]) AS h(k)
-               CROSS JOIN LATERAL (SELECT ctid FROM ${meta(m, 'tombstones')} WHERE tbl = $1 AND key_hash = h.k OFFSET 0) AS t))`,
+      text: `DELETE FROM ${meta(m, 'tombstones')} WHERE ctid = ANY(ARRAY(SELECT t.ctid ${tombstoneProbe(meta(m, 'tombstones'), '$1', '$2', 'ctid')}))`,
       params: [tbl, hashes],
     }),
     purgeTombstones: (m, olderThanUs) => ({ text: `DELETE FROM ${meta(m, 'tombstones')} WHERE ts < $1`, params: [olderThanUs.toString()] }),
