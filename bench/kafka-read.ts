@@ -10,22 +10,19 @@
  * the first record to the last, CPU seconds of this process over that time.
  */
 import { randomUUID } from 'node:crypto';
+import { KEY_MODE_FETCH } from '../pipeline/consumer.js';
 import { createKafka } from '../pipeline/kafka.js';
+import { arg } from './args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
-};
 const brokers = arg('brokers', '127.0.0.1:19092').split(',');
 const topics = arg('topics', '').split(',').filter(Boolean);
 const expected = Number(arg('records', '0'));
-const parse = args.includes('--parse');
+const parse = process.argv.includes('--parse');
 if (topics.length === 0 || !(expected > 0)) throw new Error('--topics and --records are required');
 
 const kafka = createKafka({ brokers, clientId: 'bench-read' });
-// The same fetch settings as the sink's key-mode consumer (pipeline/consumer.ts).
-const consumer = kafka.consumer({ groupId: `bench-read-${randomUUID()}`, maxBytesPerPartition: 4 * 1024 * 1024, maxWaitTimeInMs: 500 });
+// The same fetch settings as the sink's key-mode consumer.
+const consumer = kafka.consumer({ groupId: `bench-read-${randomUUID()}`, ...KEY_MODE_FETCH });
 let n = 0;
 let bytes = 0;
 let first = 0;

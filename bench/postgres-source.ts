@@ -30,11 +30,8 @@ import { createPublisher } from '../pipeline/publisher.js';
 import { sourceTopics } from '../pipeline/topics.js';
 import { createLogger } from '../util/log.js';
 import { sleep } from '../util/retry.js';
+import { arg } from './args.js';
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1]! : def;
-};
 const scale = Number(arg('scale', '10'));
 const backlogTx = Number(arg('backlog', '40000'));
 const seconds = Number(arg('seconds', '30'));

@@ -43,12 +43,8 @@ import { createKafka } from '../pipeline/kafka.js';
 import { runSource } from '../pipeline/source-runner.js';
 import { sourceTopics } from '../pipeline/topics.js';
 import { createLogger } from '../util/log.js';
+import { arg } from './args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
-};
 const WORKLOAD = arg('workload', 'pgbench') as 'pgbench' | 'uniform';
 const CHANGES = Number(arg('changes', '100000'));
 const TX = Number(arg('tx-size', '10'));
@@ -242,7 +238,7 @@ async function main(): Promise<void> {
   try {
     await run(prefix, dbs);
   } finally {
-    if (args.includes('--keep')) console.log(`kept: topics ${prefix}.*, databases ${Object.values(dbs).join(' ')} (drop them yourself)`);
+    if (process.argv.includes('--keep')) console.log(`kept: topics ${prefix}.*, databases ${Object.values(dbs).join(' ')} (drop them yourself)`);
     else await cleanup(prefix, Object.values(dbs));
   }
 }
@@ -274,7 +270,6 @@ async function run(prefix: string, dbs: Record<string, string>): Promise<void> {
   // The initial rows: the subscription copies them; then it waits, disabled, for the backlog.
   await waitUntil(async () => (await q(native, `select count(*)::int as n from pg_subscription_rel where srsubstate <> 'r'`))[0]!.n === 0, 600_000, 200);
   await q(native, `alter subscription bench_sub_${tag} disable`);
-
 
   // Our source connector captures the same workload into Kafka (streaming only: the replicas hold the initial rows).
   const cfg: PipelineConfig = pipelineConfig.parse({

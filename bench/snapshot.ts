@@ -24,12 +24,9 @@ import { createKafka } from '../pipeline/kafka.js';
 import { runSnapshot } from '../pipeline/snapshot/engine.js';
 import { createSlotWithSnapshot } from '../pipeline/snapshot/pg-export.js';
 import { sleep } from '../util/retry.js';
+import { arg } from './args.js';
 
 const run = promisify(execFile);
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1]! : def;
-};
 const scale = Number(arg('scale', '10'));
 const runs = Number(arg('runs', '3'));
 const withKafka = !process.argv.includes('--no-kafka');

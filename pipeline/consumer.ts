@@ -37,6 +37,9 @@ export interface SinkConsumerOptions {
   maxBytesPerPartition?: number;
 }
 
+/** Key mode's fetches: up to 4 MiB per partition and request, a broker waits up to 500 ms for data. */
+export const KEY_MODE_FETCH = { maxBytesPerPartition: 4 * 1024 * 1024, maxWaitTimeInMs: 500 };
+
 /** A sink's consumer group: its own `group`, else one per pipeline and sink (two pipelines with a sink of the same name must not share partitions). */
 export function sinkGroupId(pipeline: string, sink: Pick<SinkConfig, 'name' | 'group'>): string {
   return sink.group ?? `cdc-sink-${pipeline}-${sink.name}`;
@@ -275,7 +278,7 @@ export async function runKeyConsumer(o: SinkConsumerOptions): Promise<void> {
   await withTopicRefresh(o, [], async (topics) => {
     const admin = kafka.admin();
     // Workers split the partitions by records, not by count (pipeline/assigner.ts); round robin for older members.
-    const consumer: Consumer = sinkKafkaConsumer(o, { maxBytesPerPartition: 4 * 1024 * 1024, maxWaitTimeInMs: 500 }, [
+    const consumer: Consumer = sinkKafkaConsumer(o, KEY_MODE_FETCH, [
       recordBalancedAssigner(admin, o.groupId, log),
       PartitionAssigners.roundRobin,
     ]);
