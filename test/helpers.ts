@@ -30,15 +30,15 @@ export type Msg = KafkaMessage & { topic: string; partition: number };
 
 /**
  * Reads `topics` from the beginning (a fresh group, read_committed) until `until(all so far)`
- * holds, or fails after the timeout. `until` is asked after each record (and, with `checkFirst`,
- * once before the first: with no records). `before` runs once the consumer is connected (e.g.
- * waiting for the topics to exist).
+ * holds, or fails after the timeout. `until` is asked once before the first record (with none)
+ * and after each record. `before` runs once the consumer is connected (e.g. waiting for the
+ * topics to exist).
  */
 export async function consumeUntil(
   kafka: Kafka,
   topics: string[],
   until: (got: Msg[]) => boolean,
-  o: { timeoutMs: number; group?: string; maxBytesPerPartition?: number; before?: () => Promise<void>; checkFirst?: boolean },
+  o: { timeoutMs: number; group?: string; maxBytesPerPartition?: number; before?: () => Promise<void> },
 ): Promise<Msg[]> {
   const consumer = kafka.consumer({ groupId: uniq(o.group ?? 'test-consumer'), allowAutoTopicCreation: false, ...(o.maxBytesPerPartition ? { maxBytesPerPartition: o.maxBytesPerPartition } : {}) });
   const got: Msg[] = [];
@@ -48,7 +48,7 @@ export async function consumeUntil(
     await consumer.subscribe({ topics, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out after ${got.length} records from ${topics.join(', ')}`)), o.timeoutMs);
-      if (o.checkFirst && until(got)) {
+      if (until(got)) {
         clearTimeout(timer);
         resolve();
         return;
@@ -105,7 +105,7 @@ export function runTestSource(cfg: PipelineConfig, connector: SourceConnector, k
     codec,
     log: o.log ?? createLogger(process.env.CDC_LOG_LEVEL ?? 'error').child({ source: source.name }),
     signal: ac.signal,
-    ...(o.transactional ? { transactional: true } : {}),
+    transactional: o.transactional === true,
   }).finally(() => codec.close?.());
   return stoppable(done, ac);
 }

@@ -79,7 +79,7 @@ export type { Msg };
 
 /** Reads topics (read_committed) from the beginning until `until(all so far)` holds. */
 export function collect(topics: string[], until: (msgs: Msg[]) => boolean, timeoutMs = 60_000): Promise<Msg[]> {
-  return consumeUntil(kafka, topics, until, { timeoutMs, group: 'my-test', maxBytesPerPartition: 32 * 1024 * 1024, before: () => waitForTopics(topics, timeoutMs), checkFirst: true });
+  return consumeUntil(kafka, topics, until, { timeoutMs, group: 'my-test', maxBytesPerPartition: 32 * 1024 * 1024, before: () => waitForTopics(topics, timeoutMs) });
 }
 
 /**

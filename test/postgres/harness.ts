@@ -141,7 +141,8 @@ export async function readAll(topics: string[], timeoutMs = 120_000): Promise<Ms
   return collect(
     topics,
     (msgs) => {
-      const m = msgs.at(-1)!;
+      const m = msgs.at(-1);
+      if (!m) return false;
       const k = `${m.topic}/${m.partition}`;
       if (Number(m.offset) + 1 >= (ends.get(k) ?? 0)) done.add(k);
       return done.size === ends.size;
