@@ -51,6 +51,15 @@ export function runKey(pipeline: string, runId: string): string {
   return `${keyPrefix(pipeline)}:run:${runId}`;
 }
 
+/** KEYS: done set, rows hash, chunks hash, tend hash. ARGV: chunk id, table, rows, now (ms). */
+const CHUNK_DONE = `
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[4])
+return 1
+`;
+
 export class RunStore {
   constructor(
     private readonly redis: Redis,
@@ -146,19 +155,16 @@ export class RunStore {
   }
 
   /**
-   * Records a finished chunk once: SADD decides, so a chunk redone after a crash between its
-   * commit and this call is not counted twice.
+   * Records a finished chunk once, in one Lua script so Redis runs it as a unit: SADD decides,
+   * so a chunk redone after a crash between its commit and this call is not counted twice, and
+   * the counters move with the set. (This was SADD, then a MULTI for the counters: a worker killed
+   * between the two left the chunk in the set, so its retry skipped it, and the table's chunk
+   * counter one short for good; the run's coordinator then waited forever.)
    */
   async chunkDone(runId: string, table: string, chunkId: string, rows: number): Promise<boolean> {
-    const added = await this.redis.sadd(this.k(runId, 'done'), chunkId);
-    if (added === 0) return false;
-    await this.redis
-      .multi()
-      .hincrby(this.k(runId, 'rows'), table, rows)
-      .hincrby(this.k(runId, 'chunks'), table, 1)
-      .hset(this.k(runId, 'tend'), table, String(Date.now()))
-      .exec();
-    return true;
+    const keys = ['done', 'rows', 'chunks', 'tend'].map((p) => this.k(runId, p));
+    const added = await this.redis.eval(CHUNK_DONE, keys.length, ...keys, chunkId, table, rows, Date.now());
+    return added === 1;
   }
 
   /** Adds rows to a table's counter without finishing a chunk (incremental windows). */

@@ -159,7 +159,18 @@ log: { level: warn }
     expect(doneBefore.size).toBeLessThan(totalChunks);
 
     worker = startWorker();
-    const result = await snap;
+    // A run that stops making progress fails here with its records, not at the test's timeout.
+    let stalled: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      snap,
+      new Promise<never>((_, reject) => {
+        stalled = setTimeout(() => {
+          Promise.all([store.tables(runId), store.doneChunks(runId)])
+            .then(([t, done]) => reject(new Error(`snapshot run not done 90 s after the restart: ${done.size} chunk ids in the done set, per table ${JSON.stringify(t)}`)))
+            .catch(reject);
+        }, 90_000);
+      }),
+    ]).finally(() => clearTimeout(stalled));
     worker.kill('SIGTERM');
     await exported.release();
     expect(result.tables.map((t) => t.table).sort()).toEqual(['public.accounts', 'public.events', 'public.keyless', 'public.orders']);
