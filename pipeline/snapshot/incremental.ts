@@ -250,8 +250,11 @@ export function windowProcessor(cfg: PipelineConfig, opts: { waitMs?: number } =
       for (;;) {
         const st = await windows.state(window);
         if (st.state === 'emitted') {
-          await store.chunkDone(d.runId, d.table, cid, rows.length);
+          // The parent first: this run's done set decides whether a retry redoes the window, so
+          // a kill between the two leaves a retry that records the chunk here (and finds the
+          // parent's already counted), never a parent one chunk short.
           if (d.parentRun) await store.chunkDone(d.parentRun, d.table, cid, rows.length);
+          await store.chunkDone(d.runId, d.table, cid, rows.length);
           await windows.drop(window);
           await writer.remove([`${window}-o`, `${window}-c`]).catch(() => undefined);
           log.debug({ table: d.table, chunk: d.chunk.index, rows: st.rows, deletes: st.deletes }, 'window emitted');
