@@ -63,6 +63,16 @@ function floatOut(f: number): ColumnValue {
   return f;
 }
 
+/** Integers that fit Avro's int (int8-32, MySQL YEAR). */
+const INT32: ColumnConverter = {
+  avro: 'int',
+  isString: false,
+  encode: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX ? v : UNREPRESENTABLE),
+  decode: (a) => a as number,
+  zero: 0,
+  zeroJson: 0,
+};
+
 const STRING: ColumnConverter = {
   avro: 'string',
   isString: true,
@@ -151,23 +161,9 @@ export function columnConverter(t: ColumnType, dialect: 'postgres' | 'mysql', fi
           zeroJson: 0,
         };
       }
-      return {
-        avro: 'int',
-        isString: false,
-        encode: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX ? v : UNREPRESENTABLE),
-        decode: (a) => a as number,
-        zero: 0,
-        zeroJson: 0,
-      };
+      return INT32;
     case 'year':
-      return {
-        avro: 'int',
-        isString: false,
-        encode: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= INT32_MIN && v <= INT32_MAX ? v : UNREPRESENTABLE),
-        decode: (a) => a as number,
-        zero: 0,
-        zeroJson: 0,
-      };
+      return INT32;
     case 'float':
       if (t.bits === 32) {
         return {
