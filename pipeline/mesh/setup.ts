@@ -190,14 +190,7 @@ END $cdc$`;
  * STATEMENT trigger runs before the statement locks any row.
  */
 function pgStatementLock(meta: string): string {
-  return `CREATE OR REPLACE FUNCTION ${pgQuote(meta)}.cdc_mesh_statement_lock() RETURNS trigger
-LANGUAGE plpgsql AS $cdc$
-BEGIN
-  IF coalesce(current_setting('cdc.mesh_apply', true), '') <> 'on' THEN
-    PERFORM pg_advisory_xact_lock_shared(${MESH_LOCK_KEY});
-  END IF;
-  RETURN NULL;
-END $cdc$`;
+  return pgLocalSessionsTrigger(meta, 'cdc_mesh_statement_lock', `PERFORM pg_advisory_xact_lock_shared(${MESH_LOCK_KEY});`);
 }
 
 /**
@@ -205,12 +198,21 @@ END $cdc$`;
  * what it removed: refused on mesh tables for local sessions (DELETE is replicated per row).
  */
 function pgTruncateGuard(meta: string): string {
-  return `CREATE OR REPLACE FUNCTION ${pgQuote(meta)}.cdc_mesh_no_truncate() RETURNS trigger
+  return pgLocalSessionsTrigger(
+    meta,
+    'cdc_mesh_no_truncate',
+    `RAISE EXCEPTION 'TRUNCATE of %.% is not replicated by the mesh: use DELETE (see docs/multi-master.md)', TG_TABLE_SCHEMA, TG_TABLE_NAME
+      USING ERRCODE = 'feature_not_supported';`,
+  );
+}
+
+/** A statement-level trigger function that runs `body` for local sessions only (not the mesh's apply). */
+function pgLocalSessionsTrigger(meta: string, name: string, body: string): string {
+  return `CREATE OR REPLACE FUNCTION ${pgQuote(meta)}.${name}() RETURNS trigger
 LANGUAGE plpgsql AS $cdc$
 BEGIN
   IF coalesce(current_setting('cdc.mesh_apply', true), '') <> 'on' THEN
-    RAISE EXCEPTION 'TRUNCATE of %.% is not replicated by the mesh: use DELETE (see docs/multi-master.md)', TG_TABLE_SCHEMA, TG_TABLE_NAME
-      USING ERRCODE = 'feature_not_supported';
+    ${body}
   END IF;
   RETURN NULL;
 END $cdc$`;
