@@ -109,3 +109,19 @@ export function runTestSource(cfg: PipelineConfig, connector: SourceConnector, k
   }).finally(() => codec.close?.());
   return stoppable(done, ac);
 }
+
+/** Polls until `check` is true; throws with `describe()` at the timeout. */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, describe?: () => Promise<string>): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const extra = describe ? await describe().catch((e: Error) => e.message) : '';
+  throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}${extra ? `\n${extra}` : ''}`);
+}

@@ -157,9 +157,8 @@ export class RunStore {
   /**
    * Records a finished chunk once, in one Lua script so Redis runs it as a unit: SADD decides,
    * so a chunk redone after a crash between its commit and this call is not counted twice, and
-   * the counters move with the set. (This was SADD, then a MULTI for the counters: a worker killed
-   * between the two left the chunk in the set, so its retry skipped it, and the table's chunk
-   * counter one short for good; the run's coordinator then waited forever.)
+   * the counters move with the set: a worker killed while recording leaves both or neither (a
+   * chunk in the set but not counted would be skipped by its retry and keep its run from ending).
    */
   async chunkDone(runId: string, table: string, chunkId: string, rows: number): Promise<boolean> {
     const keys = ['done', 'rows', 'chunks', 'tend'].map((p) => this.k(runId, p));

@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { env, testKafka, uniq } from '../helpers.js';
-import { dump, mariaNode, type NodeDb, type NodeProcess, pgNode, runNode, until, writeMeshConfig } from './support.js';
+import { env, testKafka, uniq, until } from '../helpers.js';
+import { dump, mariaNode, type NodeDb, type NodeProcess, pgNode, runNode, writeMeshConfig } from './support.js';
 
 /**
  * A three-node mesh (PostgreSQL, PostgreSQL, MariaDB) on the shared servers, each node's pipeline

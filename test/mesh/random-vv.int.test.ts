@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convergenceChecks, deadlockRetries, runScenario, type ScenarioResult } from './scenario.js';
 import { mesh } from './servers.js';
-import { dump, type NodeDb, until } from './support.js';
+import { dump, type NodeDb } from './support.js';
+import { until } from '../helpers.js';
 
 /**
  * Issue 8's randomized test with `version-vector` (items) and a custom resolver (tagged): the

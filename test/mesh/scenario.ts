@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKafka } from '../../pipeline/kafka.js';
-import { uniq } from '../helpers.js';
+import { uniq, until } from '../helpers.js';
 import { mesh, SKEW, SKEWED, startMeshServers, stopMeshServers } from './servers.js';
-import { checksum, dump, freePort, mariaNode, type NodeDb, type NodeProcess, pgNode, runNode, scrapeCounter, until, writeMeshConfig } from './support.js';
+import { checksum, dump, freePort, mariaNode, type NodeDb, type NodeProcess, pgNode, runNode, scrapeCounter, writeMeshConfig } from './support.js';
 import { mulberry32 } from '../prng.js';
 
 /**

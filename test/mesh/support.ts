@@ -272,19 +272,3 @@ export async function dump(n: NodeDb, table: string, columns: string[], key: str
 export function checksum(lines: string[]): string {
   return createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16);
 }
-
-/** Polls until `check` is true; throws with `describe()` at the timeout. */
-export async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, describe?: () => Promise<string>): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  const extra = describe ? await describe().catch((e: Error) => e.message) : '';
-  throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}${extra ? `\n${extra}` : ''}`);
-}

@@ -12,7 +12,7 @@ import { runVerify } from '../../pipeline/jobs/verify.js';
 import { runSnapshot } from '../../pipeline/snapshot/engine.js';
 import { createSlotWithSnapshot } from '../../pipeline/snapshot/pg-export.js';
 import { sleep } from '../../util/retry.js';
-import { env, uniq } from '../helpers.js';
+import { env, uniq, until } from '../helpers.js';
 import { exec, withDb } from './support.js';
 
 /**
@@ -160,17 +160,13 @@ log: { level: warn }
 
     worker = startWorker();
     // A run that stops making progress fails here with its records, not at the test's timeout.
-    let stalled: NodeJS.Timeout | undefined;
-    const result = await Promise.race([
-      snap,
-      new Promise<never>((_, reject) => {
-        stalled = setTimeout(() => {
-          Promise.all([store.tables(runId), store.doneChunks(runId)])
-            .then(([t, done]) => reject(new Error(`snapshot run not done 90 s after the restart: ${done.size} chunk ids in the done set, per table ${JSON.stringify(t)}`)))
-            .catch(reject);
-        }, 90_000);
-      }),
-    ]).finally(() => clearTimeout(stalled));
+    let settled = false;
+    snap.finally(() => (settled = true)).catch(() => undefined);
+    await until('the snapshot run to finish after the restart', async () => settled, 90_000, async () => {
+      const [t, done] = await Promise.all([store.tables(runId), store.doneChunks(runId)]);
+      return `${done.size} chunk ids in the done set, per table ${JSON.stringify(t)}`;
+    });
+    const result = await snap;
     worker.kill('SIGTERM');
     await exported.release();
     expect(result.tables.map((t) => t.table).sort()).toEqual(['public.accounts', 'public.events', 'public.keyless', 'public.orders']);
