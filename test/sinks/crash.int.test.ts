@@ -77,6 +77,11 @@ describe.each(['postgres', 'mysql'] as const)('kill -9 of sink workers under loa
     };
     start();
     start();
+    // Kills are meant to land mid-apply: wait until a worker has created the sink's tables and
+    // stored offsets (on a loaded machine a worker's start can take longer than the first kills'
+    // 1-3 s pauses; the offset lock below needs the table).
+    const offsetsTable = kind === 'postgres' ? `"${meta}".offsets` : `\`${meta}\`.offsets`;
+    await waitFor('a worker to store its first offsets', async () => Number((await replica.query(`select count(*) as n from ${offsetsTable}`))[0]?.n) > 0, 60_000, 200);
 
     // Writes keep coming for as long as workers are killed (else late kills hit idle workers).
     let published = 3000;
@@ -119,7 +124,7 @@ describe.each(['postgres', 'mysql'] as const)('kill -9 of sink workers under loa
       try {
         await c.query(`set lock_timeout = '5s'`);
         await c.query('begin');
-        await c.query(`select 1 from "${meta}".offsets for update`);
+        await c.query(`select 1 from ${offsetsTable} for update`);
         // Workers apply only between group rebalances (every kill starts one): wait long enough for one.
         const aimUntil = Date.now() + 10_000;
         while (Date.now() < aimUntil) {
