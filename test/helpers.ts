@@ -110,18 +110,27 @@ export function runTestSource(cfg: PipelineConfig, connector: SourceConnector, k
   return stoppable(done, ac);
 }
 
-/** Polls until `check` is true; throws with `describe()` at the timeout. */
-export async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, describe?: () => Promise<string>): Promise<void> {
+/**
+ * Polls `check` every `everyMs` (a throw counts as not yet) until it holds; at the timeout throws
+ * naming `what`, the last error and what `describe()` says.
+ */
+export async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+  o: { everyMs?: number; describe?: () => Promise<string> } = {},
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {
     try {
       if (await check()) return;
+      last = undefined;
     } catch (err) {
       last = err;
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, o.everyMs ?? 250));
   }
-  const extra = describe ? await describe().catch((e: Error) => e.message) : '';
+  const extra = o.describe ? await o.describe().catch((e: Error) => e.message) : '';
   throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}${extra ? `\n${extra}` : ''}`);
 }

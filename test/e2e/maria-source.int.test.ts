@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DLQ_HEADER } from '../../pipeline/dead-letter.js';
 import { pipelineTopics } from '../../pipeline/topics.js';
-import { consumeN, testKafka } from '../helpers.js';
-import { startSink, waitFor } from '../sinks/kafka-support.js';
+import { consumeN, testKafka, until } from '../helpers.js';
+import { startSink } from '../sinks/kafka-support.js';
 import { mariaReplica, pgReplica, type Replica } from '../sinks/support.js';
 import { describeDiff, differences, e2eConfig, mariaSourceDb, type SourceDb, startSourceRunner, waitForEqual } from './support.js';
 
@@ -115,7 +115,7 @@ describe('MariaDB source → MariaDB (key mode) and PostgreSQL (transaction mode
 
     // The connector starts at the end of the binlog: write a probe until it reaches both replicas.
     let probe = 0;
-    await waitFor(
+    await until(
       'the pipeline to stream',
       async () => {
         await src.exec('INSERT IGNORE INTO pairs VALUES (?, ?, 0)', [-1, `probe${probe++}`]);
@@ -124,7 +124,7 @@ describe('MariaDB source → MariaDB (key mode) and PostgreSQL (transaction mode
         return Number(a[0]!.n) > 0 && Number(b[0]!.n) > 0;
       },
       90_000,
-      1000,
+      { everyMs: 1000 },
     );
     await src.exec('DELETE FROM pairs WHERE a = -1');
 

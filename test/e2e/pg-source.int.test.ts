@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DLQ_HEADER } from '../../pipeline/dead-letter.js';
 import { pipelineTopics, sourceTopics } from '../../pipeline/topics.js';
 import { UNCHANGED } from '../../schemas/column-types.js';
-import { consumeN, testKafka } from '../helpers.js';
-import { startSink, waitFor } from '../sinks/kafka-support.js';
+import { consumeN, testKafka, until } from '../helpers.js';
+import { startSink } from '../sinks/kafka-support.js';
 import { mariaReplica, pgReplica, type Replica } from '../sinks/support.js';
 import { describeDiff, differences, e2eConfig, pgSourceDb, type SourceDb, startSourceRunner, waitForEqual } from './support.js';
 
@@ -126,7 +126,7 @@ describe('PostgreSQL source → PostgreSQL (key mode) and MariaDB (transaction m
 
     // The slot exists once the source runs: write a probe until it reaches both replicas.
     let probe = 0;
-    await waitFor(
+    await until(
       'the pipeline to stream',
       async () => {
         await src.exec('insert into pairs values ($1, $2, 0) on conflict do nothing', [-1, `probe${probe++}`]);
@@ -135,7 +135,7 @@ describe('PostgreSQL source → PostgreSQL (key mode) and MariaDB (transaction m
         return Number(a[0]!.n) > 0 && Number(b[0]!.n) > 0;
       },
       90_000,
-      1000,
+      { everyMs: 1000 },
     );
     await src.exec('delete from pairs where a = -1');
 

@@ -45,7 +45,7 @@ describe('mesh of three nodes', () => {
         return procs.every((p) => p.logs.some((l) => l.includes('"starting replication"') || l.includes('"binlog stream open"')));
       },
       90_000,
-      async () => procs.map((p) => `${p.node}:\n${p.logs.slice(-15).join('\n')}`).join('\n\n'),
+      { describe: async () => procs.map((p) => `${p.node}:\n${p.logs.slice(-15).join('\n')}`).join('\n\n') },
     );
   });
 
@@ -71,7 +71,7 @@ describe('mesh of three nodes', () => {
       return d.every((x) => JSON.stringify(x) === JSON.stringify(d[0])) && d[0]!.length === 4;
     };
     const describeAll = async () => (await Promise.all(nodes.map(async (n) => `${n.name}: ${(await dump(n, 'items', COLUMNS, 'id')).join(' ')}`))).join('\n') + '\n' + procs.map((p) => p.logs.filter((l) => /"level":(40|50|60)/.test(l)).slice(-5).join('\n')).join('\n');
-    await until('inserts everywhere', allSame, 60_000, describeAll);
+    await until('inserts everywhere', allSame, 60_000, { describe: describeAll });
 
     // Updates of rows other nodes wrote, and a delete of a replicated row.
     await us.exec(`UPDATE ${us.t('items')} SET qty = 11, wid = 'us-2' WHERE id = 1`);
@@ -86,7 +86,7 @@ describe('mesh of three nodes', () => {
       'updates and delete everywhere',
       async () => (await Promise.all(nodes.map((n) => dump(n, 'items', COLUMNS, 'id')))).every((d) => JSON.stringify(d) === JSON.stringify(expected)),
       60_000,
-      describeAll,
+      { describe: describeAll },
     );
 
     // TRUNCATE bypasses the row versioning: refused on PostgreSQL mesh tables.

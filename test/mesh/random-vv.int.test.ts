@@ -71,7 +71,7 @@ describe('randomized three-region mesh, version vectors and a custom resolver', 
       'the union on every node',
       async () => (await all()).every((d) => JSON.stringify(d) === JSON.stringify(expected)),
       90_000,
-      async () => JSON.stringify(await all()),
+      { describe: async () => JSON.stringify(await all()) },
     );
     const merges = await Promise.all(
       r.nodes.map((n) => n.query(`SELECT count(*) AS c FROM ${n.meta('conflicts', r.meta)} WHERE key_text = '["1"]' AND kind = 'concurrent' AND tbl LIKE '%tagged%'`)),

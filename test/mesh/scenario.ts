@@ -277,21 +277,25 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
         return stable >= 3;
       },
       180_000,
-      async () => {
-        const lines: string[] = [];
-        const all = [...dumps.values()];
-        const keysSeen = new Set(all.flatMap((d) => d.map((l) => JSON.parse(l)[0] as string)));
-        for (const k of [...keysSeen].sort((a, b) => Number(a) - Number(b))) {
-          const per = nodes.map((n) => dumps.get(n.name)!.find((l) => JSON.parse(l)[0] === k) ?? '(absent)');
-          if (new Set(per).size > 1) lines.push(`key ${k}: ${nodes.map((n, i) => `${n.name}=${per[i]}`).join(' | ')}`);
-        }
-        // Warnings and errors, and plain-text lines (the CLI's own "error: ..." before exiting).
-        // The restarted node: its last lines whatever their level (it logs at info).
-        const errs = procs.map(
-          (p) =>
-            `${p.node} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'}): ${(p.node === o.kill ? p.logs : p.logs.filter((l) => /"level":(40|50|60)/.test(l) || !l.startsWith('{'))).slice(-8).join('\n')}`,
-        );
-        return `${lines.slice(0, 20).join('\n')}\n${errs.join('\n')}`;
+      {
+        // Three equal polls in a row, 500 ms apart: settled, not passing through equal.
+        everyMs: 500,
+        describe: async () => {
+          const lines: string[] = [];
+          const all = [...dumps.values()];
+          const keysSeen = new Set(all.flatMap((d) => d.map((l) => JSON.parse(l)[0] as string)));
+          for (const k of [...keysSeen].sort((a, b) => Number(a) - Number(b))) {
+            const per = nodes.map((n) => dumps.get(n.name)!.find((l) => JSON.parse(l)[0] === k) ?? '(absent)');
+            if (new Set(per).size > 1) lines.push(`key ${k}: ${nodes.map((n, i) => `${n.name}=${per[i]}`).join(' | ')}`);
+          }
+          // Warnings and errors, and plain-text lines (the CLI's own "error: ..." before exiting).
+          // The restarted node: its last lines whatever their level (it logs at info).
+          const errs = procs.map(
+            (p) =>
+              `${p.node} (exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'}): ${(p.node === o.kill ? p.logs : p.logs.filter((l) => /"level":(40|50|60)/.test(l) || !l.startsWith('{'))).slice(-8).join('\n')}`,
+          );
+          return `${lines.slice(0, 20).join('\n')}\n${errs.join('\n')}`;
+        },
       },
     );
     const converged = Date.now();

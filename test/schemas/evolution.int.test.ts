@@ -18,7 +18,7 @@ import { runSource } from '../../pipeline/source-runner.js';
 import { pipelineTopics, sourceTopics } from '../../pipeline/topics.js';
 import { readRowRecord, valueRecordOf } from '../../schemas/avro/derive.js';
 import { createLogger } from '../../util/log.js';
-import { env, testKafka, uniq } from '../helpers.js';
+import { env, testKafka, uniq, until } from '../helpers.js';
 import { type TestDb, createTestDb, dropTestDb } from '../postgres/harness.js';
 import { type Replica, mariaReplica, pgReplica } from '../sinks/support.js';
 
@@ -200,14 +200,6 @@ function writer(src: SourceKind) {
   };
 }
 
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
 async function topicsExist(kafka: Kafka, topics: string[]): Promise<boolean> {
   const admin = kafka.admin();
   await admin.connect();
@@ -269,7 +261,7 @@ describe.each([['postgres', postgresKind], ['mysql', mariaKind]] as const)('Avro
 
     // The stream starts at the source's current end: write only once it captures (a row the
     // connector did not see would never reach the replica: there is no snapshot here).
-    await waitFor('the source to capture', async () => {
+    await until('the source to capture', async () => {
       for (const sql of src.probe) await src.exec(sql);
       return topicsExist(kafka, [topicT, topicT2]);
     });
@@ -313,7 +305,7 @@ describe.each([['postgres', postgresKind], ['mysql', mariaKind]] as const)('Avro
         return false; // the sink altered the table between our two catalog reads
       }
     };
-    await waitFor('replica t to match the source', () => same('t'), 45_000).catch(async (err: unknown) => {
+    await until('replica t to match the source', () => same('t'), 45_000).catch(async (err: unknown) => {
       const want = await src.rows('t');
       const got = await replicaRows('t');
       const firstDiff = want.findIndex((r, i) => JSON.stringify(r) !== JSON.stringify(Object.fromEntries(Object.keys(r).map((k) => [k, got[i]?.[k] ?? null]))));
@@ -343,9 +335,9 @@ describe.each([['postgres', postgresKind], ['mysql', mariaKind]] as const)('Avro
     await sleep(300);
     await src.exec(src.narrow.ddl);
     const before = w.rows;
-    await waitFor('writes after the narrowing', async () => w.rows > before + 20);
+    await until('writes after the narrowing', async () => w.rows > before + 20);
     await w.stop();
-    await waitFor('replica t2 to match the source', () => same('t2'), 60_000).catch(async (err: unknown) => {
+    await until('replica t2 to match the source', () => same('t2'), 60_000).catch(async (err: unknown) => {
       const want = await src.rows('t2');
       const got = await replicaRows('t2');
       const gotIds = new Set(got.map((r) => r.id));
@@ -392,7 +384,7 @@ async function readParked(kafka: Kafka, topic: string): Promise<{ id: string; re
         out.push({ id: String((env.after ?? env.before)!.id), reason: String(message.headers!['cdc.parked.reason']), topic: String(message.headers!['cdc.parked.topic']) });
       },
     });
-    await waitFor('parked topic to go quiet', async () => out.length > 0 && Date.now() - last > 1500, 30_000);
+    await until('parked topic to go quiet', async () => out.length > 0 && Date.now() - last > 1500, 30_000);
   } finally {
     await consumer.disconnect();
   }
@@ -418,7 +410,7 @@ async function topicIds(kafka: Kafka, cfg: PipelineConfig, topic: string): Promi
         out.set(id, [...(out.get(id) ?? []), `${e.op}@p${partition}/${message.offset}`]);
       },
     });
-    await waitFor('diag topic quiet', async () => Date.now() - last > 2000, 30_000);
+    await until('diag topic quiet', async () => Date.now() - last > 2000, 30_000);
   } finally {
     await consumer.disconnect();
     await codec.close?.();

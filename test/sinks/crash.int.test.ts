@@ -6,8 +6,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaults } from '../../infra/servers.js';
 import { sourceTopics } from '../../pipeline/topics.js';
-import { env, testKafka, uniq } from '../helpers.js';
-import { testPublisher, waitFor } from './kafka-support.js';
+import { env, testKafka, uniq, until } from '../helpers.js';
+import { testPublisher } from './kafka-support.js';
 import { EventFactory, type Replica, replicaOf } from './support.js';
 import { auditedTable, doubleWrites, history, model, schemaOf, spawnWorker, TABLE } from './crash-support.js';
 import { pipelineConfig } from '../../config/schema.js';
@@ -81,7 +81,7 @@ describe.each(['postgres', 'mysql'] as const)('kill -9 of sink workers under loa
     // stored offsets (on a loaded machine a worker's start can take longer than the first kills'
     // 1-3 s pauses; the offset lock below needs the table).
     const offsetsTable = kind === 'postgres' ? `"${meta}".offsets` : `\`${meta}\`.offsets`;
-    await waitFor('a worker to store its first offsets', async () => Number((await replica.query(`select count(*) as n from ${offsetsTable}`))[0]?.n) > 0, 60_000, 200);
+    await until('a worker to store its first offsets', async () => Number((await replica.query(`select count(*) as n from ${offsetsTable}`))[0]?.n) > 0, 60_000, { everyMs: 200 });
 
     // Writes keep coming for as long as workers are killed (else late kills hit idle workers).
     let published = 3000;
@@ -148,8 +148,8 @@ describe.each(['postgres', 'mysql'] as const)('kill -9 of sink workers under loa
     let kills = 0;
     let aimed = 0;
     let locked = 0;
-    const until = Date.now() + 60_000;
-    while ((kills < 8 || killsInsideTransactions() < 2) && kills < 20 && Date.now() < until) {
+    const killUntil = Date.now() + 60_000;
+    while ((kills < 8 || killsInsideTransactions() < 2) && kills < 20 && Date.now() < killUntil) {
       await new Promise((r) => setTimeout(r, 1000 + Math.random() * 2000));
       let v: ChildProcess | undefined;
       if (kills % 2 === 1) {
@@ -174,7 +174,7 @@ describe.each(['postgres', 'mysql'] as const)('kill -9 of sink workers under loa
     await pub.close();
     const expected = model(events.slice(0, published));
     try {
-      await waitFor('the replica to match the history', async () => JSON.stringify(await replica.rows(container, TABLE, ['id'])) === JSON.stringify(expected), 120_000, 500);
+      await until('the replica to match the history', async () => JSON.stringify(await replica.rows(container, TABLE, ['id'])) === JSON.stringify(expected), 120_000, { everyMs: 500 });
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- worker log tail ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n')}`);
     }

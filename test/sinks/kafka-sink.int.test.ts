@@ -8,9 +8,9 @@ import { type Row, UNCHANGED } from '../../schemas/column-types.js';
 import { jsonCodec } from '../../schemas/codec/json.js';
 import { HEADER } from '../../schemas/codec/types.js';
 import type { TableSchema } from '../../schemas/table-schema.js';
-import { consumeN, testKafka, uniq } from '../helpers.js';
+import { consumeN, testKafka, uniq, until } from '../helpers.js';
 import { schemaOf } from './crash-support.js';
-import { asTransaction, startSink, testPipeline, testPublisher, waitFor } from './kafka-support.js';
+import { asTransaction, startSink, testPipeline, testPublisher } from './kafka-support.js';
 import { EventFactory, type Replica, replicaOf } from './support.js';
 
 /** The state a history leaves, applied one change at a time (the reference). */
@@ -99,7 +99,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     const expected = asText(model(history).values());
     const worker = startSink(cfg, 'r', kafka);
     try {
-      await waitFor('the replica to match the history', async () => {
+      await until('the replica to match the history', async () => {
         const rows = await replica.rows(kind === 'postgres' ? 'public' : db, 'mixed', ['id']);
         return JSON.stringify(rows) === JSON.stringify(expected);
       });
@@ -128,7 +128,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     const count = async () => Number((await replica.query(kind === 'postgres' ? `select count(*)::int as n from "public"."lag_${mode}"` : `select count(*) as n from \`${db}\`.\`lag_${mode}\``))[0]!.n);
     const a = startSink(cfg, 'lag', kafka);
     try {
-      await waitFor('the first worker to apply everything', async () => (await count().catch(() => 0)) === 1500);
+      await until('the first worker to apply everything', async () => (await count().catch(() => 0)) === 1500);
     } finally {
       await a.stop();
     }
@@ -138,7 +138,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     await pub.publish({ records: [f.event('c', null, { id: '99999', name: 'late', balance: '2.00' })].map((event) => ({ type: 'change', event })), checkpoint: null });
     const b = startSink(cfg, 'lag', kafka, 10_000, { maxBytesPerPartition: 16 * 1024 });
     try {
-      await waitFor('the late record', async () => (await replica.rows(container, `lag_${mode}`, ['id'])).some((r) => r.id === '99999'), 30_000);
+      await until('the late record', async () => (await replica.rows(container, `lag_${mode}`, ['id'])).some((r) => r.id === '99999'), 30_000);
     } finally {
       await b.stop();
       await pub.close();
@@ -171,7 +171,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
       await new Promise((r) => setTimeout(r, 3000));
       expect(await replica.rows(container, 'late_old', ['id']).catch(() => [])).toEqual([]);
       await pub.publish({ records: [{ type: 'change', event: insert }], checkpoint: null });
-      await waitFor('the moved row with its unchanged column', async () => {
+      await until('the moved row with its unchanged column', async () => {
         const rows = await replica.rows(container, 'late_old', ['id']).catch(() => []);
         return JSON.stringify(rows) === JSON.stringify([{ id: String(to), name: 'b', balance: '2.00', doc: big }]);
       });
@@ -200,7 +200,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     await pub.close();
     const worker = startSink(cfg, 'tc', kafka, 10_000, { maxBytesPerPartition: 64 });
     try {
-      await waitFor(
+      await until(
         `all ${2 * txs + 1} rows`,
         async () => {
           const rows = await replica.query(kind === 'postgres' ? `select count(*) as n from "public"."chunked"` : `select count(*) as n from \`${db}\`.\`chunked\``).catch(() => [{ n: 0 }]);
@@ -267,7 +267,7 @@ describe.each(['postgres', 'mysql'] as const)('sink through Kafka: %s replica', 
     })();
     try {
       for (let i = 0; i < records.length; i += 40) await pub.publish({ records: records.slice(i, i + 40), checkpoint: null });
-      await waitFor('all transfers applied', async () => {
+      await until('all transfers applied', async () => {
         const a = await replica.rows(replicaSchema, 'bank_a', ['id']);
         return a.length === n && a.every((r, i) => r.balance === `${balances.a[i]}.00`);
       });

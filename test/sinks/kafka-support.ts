@@ -50,22 +50,6 @@ export function startSink(cfg: PipelineConfig, name: string, kafka: Kafka = test
   return stoppable(done, ac);
 }
 
-/** Polls `check` until it returns true (or throws the last failure at the timeout). */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000, everyMs = 250): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      if (await check()) return;
-      last = undefined;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
-
 /** Wraps changes of one source transaction with BEGIN/END records and transaction blocks. */
 export function asTransaction(id: string, events: ChangeEvent[], source = 'src'): SourceRecord[] {
   const per = new Map<string, number>();

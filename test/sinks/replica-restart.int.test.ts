@@ -2,9 +2,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mariadbServer, postgresServer, type Server } from '../../infra/servers.js';
 import type { SourceRecord } from '../../connectors/source.js';
 import { sourceTopics } from '../../pipeline/topics.js';
-import { testKafka, uniq } from '../helpers.js';
+import { testKafka, uniq, until } from '../helpers.js';
 import { auditedTable, doubleWrites, history, model, schemaOf, TABLE } from './crash-support.js';
-import { asTransaction, startSink, testPipeline, testPublisher, waitFor } from './kafka-support.js';
+import { asTransaction, startSink, testPipeline, testPublisher } from './kafka-support.js';
 import { EventFactory, mariaReplica, pgReplica, type Replica } from './support.js';
 
 /**
@@ -60,7 +60,7 @@ describe.each([
     const sink = startSink(cfg, 'r', kafka);
     try {
       const count = async () => Number((await replica!.query(kind === 'postgres' ? `select count(*)::int as n from "${container}".audit` : `select count(*) as n from \`${container}\`.audit`))[0]!.n);
-      await waitFor('the sink to apply part of the stream', async () => (await count()) > 300, 60_000);
+      await until('the sink to apply part of the stream', async () => (await count()) > 300, 60_000);
       await server.kill9();
       // more records arrive while the replica is down
       await pub.publish({ records: records.slice(third, 2 * third), checkpoint: null });
@@ -68,7 +68,7 @@ describe.each([
       await server.start();
       await pub.publish({ records: records.slice(2 * third), checkpoint: null });
       const expected = model(events);
-      await waitFor('the replica to match the history', async () => JSON.stringify(await replica!.rows(container, TABLE, ['id'])) === JSON.stringify(expected), 120_000, 500);
+      await until('the replica to match the history', async () => JSON.stringify(await replica!.rows(container, TABLE, ['id'])) === JSON.stringify(expected), 120_000, { everyMs: 500 });
       const audit = await doubleWrites(replica, container);
       expect(audit.doubles).toEqual([]);
       expect(audit.writes).toBeGreaterThan(1000);
@@ -78,7 +78,7 @@ describe.each([
       await admin.connect();
       const ends = await admin.fetchTopicOffsets(topic);
       await admin.disconnect();
-      await waitFor('the stored offsets to reach the topic ends', async () => {
+      await until('the stored offsets to reach the topic ends', async () => {
         const stored = await replica!.query(
           kind === 'postgres' ? `select "partition" as p, next_offset::text as o from "${meta}".offsets where topic = $1` : `select \`partition\` as p, cast(next_offset as char) as o from \`${meta}\`.offsets where topic = ?`,
           [topic],

@@ -162,9 +162,11 @@ log: { level: warn }
     // A run that stops making progress fails here with its records, not at the test's timeout.
     let settled = false;
     snap.finally(() => (settled = true)).catch(() => undefined);
-    await until('the snapshot run to finish after the restart', async () => settled, 90_000, async () => {
-      const [t, done] = await Promise.all([store.tables(runId), store.doneChunks(runId)]);
-      return `${done.size} chunk ids in the done set, per table ${JSON.stringify(t)}`;
+    await until('the snapshot run to finish after the restart', async () => settled, 90_000, {
+      describe: async () => {
+        const [t, done] = await Promise.all([store.tables(runId), store.doneChunks(runId)]);
+        return `${done.size} chunk ids in the done set, per table ${JSON.stringify(t)}`;
+      },
     });
     const result = await snap;
     worker.kill('SIGTERM');
